@@ -1,0 +1,183 @@
+"""Routes only: SendGrid's webhook in, the stored mail out.
+
+Status contract of POST /mails (SendGrid retries a 5xx for 72 hours and drops a 4xx):
+  200 {"id", "duplicate": false}  stored: S3 original, then the DynamoDB commit
+  200 {"id", "duplicate": true}   the same mail again; nothing new stored
+  400  authenticated, unreadable body; kept aside in S3, the reply says where
+  401  credentials missing or wrong; nothing stored
+  413  body over the configured bound
+  415  not multipart/form-data; nothing stored
+  503  storage unavailable or nothing configured; nothing visible, SendGrid retries
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from chalice.app import Chalice, Request, Response
+
+from chalicelib import auth
+from chalicelib.config import Settings, load_settings, ssm_reader
+from chalicelib.errors import MailServiceError, NotFoundError
+from chalicelib.ingest import Delivery, Ingestor, elapsed_ms
+from chalicelib.signature import SignatureVerifier
+from chalicelib.store import BOTO_CONFIG, MailStore
+
+app = Chalice(app_name="inbound-mail")
+# Without this API Gateway hands the body over as UTF-8 text and garbles every
+# other byte; chalice local and the test client never show it (tests/test_app.py).
+app.api.binary_types.append("multipart/form-data")
+app.log.setLevel(logging.INFO)
+# botocore's DEBUG lines carry request bodies, that is, mail.
+for _noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
+
+_ID = re.compile(r"^[a-z2-7]{26}$")
+
+
+class _Dependencies:
+    """Built on first use and kept for the life of the Lambda container."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._settings: Settings | None = None
+        self._store: MailStore | None = None
+        self._ingestor: Ingestor | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            env = os.environ
+            reader = None
+            if any(name.endswith("_PARAMETER") and env[name] for name in env):
+                reader = ssm_reader(boto3.client("ssm", config=BOTO_CONFIG))
+            self._settings = load_settings(env, reader)
+        return self._settings
+
+    def store(self) -> MailStore:
+        if self._store is None:
+            settings = self.settings()
+            self._store = MailStore(
+                boto3.client("s3", config=BOTO_CONFIG),
+                boto3.client("dynamodb", config=BOTO_CONFIG),
+                bucket=settings.bucket,
+                table=settings.table,
+            )
+        return self._store
+
+    def ingestor(self) -> Ingestor:
+        if self._ingestor is None:
+            settings = self.settings()
+            verifier = None
+            if settings.verification_key:
+                verifier = SignatureVerifier.from_base64(
+                    settings.verification_key, settings.signature_tolerance
+                )
+            self._ingestor = Ingestor(settings, self.store(), verifier)
+        return self._ingestor
+
+
+deps = _Dependencies()
+
+
+def _log(**fields: Any) -> None:
+    app.log.info(json.dumps(fields, separators=(",", ":")))
+
+
+def _request() -> Request:
+    request = app.current_request
+    assert request is not None  # Chalice sets it before calling any route
+    return request
+
+
+def _error(exc: MailServiceError) -> Response:
+    headers: dict[str, str | list[str]] = {"Retry-After": "60"} if exc.status >= 500 else {}
+    return Response(
+        body={"Code": type(exc).__name__, "Message": exc.message, **exc.details},
+        status_code=exc.status,
+        headers=headers,
+    )
+
+
+def _answer(route: str, action: Callable[[], Response]) -> Response:
+    """Run a route, map our errors to their status, and log one line without content."""
+    start = time.perf_counter()
+    try:
+        response = action()
+    except MailServiceError as exc:
+        response = _error(exc)
+        _log(route=route, status=exc.status, outcome=type(exc).__name__, ms=elapsed_ms(start))
+        return response
+    except Exception as exc:  # a bug of ours: 500 so that SendGrid retries, and no traceback text
+        _log(route=route, status=500, outcome="unexpected", error=type(exc).__name__, ms=elapsed_ms(start))
+        return Response(
+            body={"Code": "InternalServerError", "Message": "internal error"}, status_code=500
+        )
+    return response
+
+
+@app.route("/mails", methods=["POST"], content_types=["multipart/form-data"])
+def receive_mail() -> Response:
+    request = _request()
+    body = request.raw_body
+    start = time.perf_counter()
+
+    def ingest() -> Response:
+        outcome = deps.ingestor().ingest(
+            Delivery(
+                body=body if isinstance(body, bytes) else body.encode("utf-8"),
+                content_type=request.headers.get("content-type"),
+                query=request.query_params or {},
+                headers=request.headers,
+            )
+        )
+        _log(
+            route="POST /mails", status=200, id=outcome.id,
+            outcome="duplicate" if outcome.duplicate else "stored",
+            bytes=len(body), attachments=outcome.attachments, ms=elapsed_ms(start),
+        )
+        return Response(body={"id": outcome.id, "duplicate": outcome.duplicate}, status_code=200)
+
+    return _answer("POST /mails", ingest)
+
+
+def _authorize_read() -> MailStore:
+    auth.check_bearer(deps.settings().read_tokens, _request().headers.get("authorization"))
+    return deps.store()
+
+
+def _checked_id(mail_id: str) -> str:
+    if not _ID.match(mail_id):
+        raise NotFoundError("no mail with that id")
+    return mail_id
+
+
+@app.route("/mails/{mail_id}", methods=["GET"])
+def get_mail(mail_id: str) -> Response:
+    def read() -> Response:
+        store = _authorize_read()
+        return Response(body=store.document(_checked_id(mail_id)), status_code=200)
+
+    return _answer("GET /mails/{id}", read)
+
+
+@app.route("/mails/{mail_id}/raw", methods=["GET"])
+def get_raw(mail_id: str) -> Response:
+    def read() -> Response:
+        store = _authorize_read()
+        stored = store.raw(_checked_id(mail_id))
+        return Response(
+            body=stored.body,
+            status_code=200,
+            headers={"Content-Type": stored.content_type or "application/octet-stream"},
+        )
+
+    return _answer("GET /mails/{id}/raw", read)

@@ -1,0 +1,112 @@
+"""Settings from the environment, and from SSM once per cold start on deployed stages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.errors import NotConfiguredError, StorageUnavailableError
+
+# Lambda accepts at most 6 MB of request; chalice local and tests have no cap of
+# their own, so the bound is ours to keep the same everywhere.
+DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+DEFAULT_SIGNATURE_TOLERANCE = 600
+
+
+@dataclass(frozen=True)
+class Settings:
+    table: str
+    bucket: str
+    # (key, secret) pairs; several at once is how a secret is rotated.
+    mail_credentials: tuple[tuple[str, str], ...]
+    read_tokens: tuple[str, ...]
+    verification_key: str | None = None
+    signature_tolerance: int = DEFAULT_SIGNATURE_TOLERANCE
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def __repr__(self) -> str:
+        # Settings end up in tracebacks and debuggers; the secrets must not.
+        return (
+            f"Settings(table={self.table!r}, bucket={self.bucket!r}, "
+            f"mail_credentials=<{len(self.mail_credentials)} pairs>, "
+            f"read_tokens=<{len(self.read_tokens)} tokens>, "
+            f"verification_key={'<set>' if self.verification_key else None}, "
+            f"signature_tolerance={self.signature_tolerance}, max_body_bytes={self.max_body_bytes})"
+        )
+
+
+def parse_credentials(text: str) -> tuple[tuple[str, str], ...]:
+    """``key:secret`` pairs separated by commas; a pair without both halves is a configuration error."""
+    pairs = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, secret = item.partition(":")
+        if not sep or not key or not secret:
+            raise NotConfiguredError("MAIL_CREDENTIALS holds an entry that is not key:secret")
+        pairs.append((key, secret))
+    return tuple(pairs)
+
+
+def parse_tokens(text: str) -> tuple[str, ...]:
+    return tuple(token.strip() for token in text.split(",") if token.strip())
+
+
+ParameterReader = Callable[[str], str]
+
+
+def ssm_reader(client: Any) -> ParameterReader:
+    def read(name: str) -> str:
+        try:
+            value: str = client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        except Exception as exc:  # botocore raises many unrelated classes; all mean "try later"
+            raise StorageUnavailableError(f"cannot read SSM parameter {name}") from exc
+        return value
+
+    return read
+
+
+def _secret(environ: Mapping[str, str], name: str, read_parameter: ParameterReader | None) -> str:
+    """The value of NAME, or of the SSM parameter named by NAME_PARAMETER."""
+    parameter = environ.get(f"{name}_PARAMETER", "").strip()
+    if parameter:
+        if read_parameter is None:
+            raise NotConfiguredError(f"{name}_PARAMETER is set but SSM is not reachable")
+        return read_parameter(parameter)
+    return environ.get(name, "")
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise NotConfiguredError(f"{name} is not a whole number") from None
+    if value <= 0:
+        raise NotConfiguredError(f"{name} must be positive")
+    return value
+
+
+def load_settings(
+    environ: Mapping[str, str], read_parameter: ParameterReader | None = None
+) -> Settings:
+    table = environ.get("MAILS_TABLE", "").strip()
+    bucket = environ.get("MAILS_BUCKET", "").strip()
+    if not table or not bucket:
+        raise NotConfiguredError("MAILS_TABLE and MAILS_BUCKET must be set")
+    key = _secret(environ, "SENDGRID_VERIFICATION_KEY", read_parameter).strip()
+    return Settings(
+        table=table,
+        bucket=bucket,
+        mail_credentials=parse_credentials(_secret(environ, "MAIL_CREDENTIALS", read_parameter)),
+        read_tokens=parse_tokens(_secret(environ, "READ_TOKENS", read_parameter)),
+        verification_key=key or None,
+        signature_tolerance=_int(
+            environ, "SENDGRID_SIGNATURE_TOLERANCE", DEFAULT_SIGNATURE_TOLERANCE
+        ),
+        max_body_bytes=_int(environ, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+    )

@@ -1,0 +1,90 @@
+"""One SendGrid delivery, from request bytes to a stored mail: authenticate, decode, store.
+
+The order is the contract: nothing is read before the caller is known, nothing
+is answered with success before the commit, and a body that can never be read
+is kept aside before it is refused, so that an operator can still recover it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from chalicelib import auth, multipart, sendgrid
+from chalicelib.config import Settings
+from chalicelib.errors import MalformedMailError, NotConfiguredError, PayloadTooLargeError
+from chalicelib.signature import SignatureVerifier
+from chalicelib.store import MailStore
+
+
+@dataclass(frozen=True)
+class Delivery:
+    body: bytes
+    content_type: str | None
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: str
+    duplicate: bool
+    attachments: int
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Ingestor:
+    settings: Settings
+    store: MailStore
+    verifier: SignatureVerifier | None = None
+    clock: Callable[[], datetime] = _now
+
+    def authenticate(self, delivery: Delivery, received: datetime) -> None:
+        """Credentials, then the size bound, then the signature: all before any parsing."""
+        if not self.settings.mail_credentials and self.verifier is None:
+            raise NotConfiguredError("no ingest credentials or verification key are configured")
+        if self.settings.mail_credentials:
+            auth.check_ingest(
+                self.settings.mail_credentials,
+                delivery.query,
+                _header(delivery.headers, "authorization"),
+            )
+        if len(delivery.body) > self.settings.max_body_bytes:
+            raise PayloadTooLargeError(f"request body exceeds {self.settings.max_body_bytes} bytes")
+        if self.verifier is not None:
+            self.verifier.verify(delivery.headers, delivery.body, received.timestamp())
+
+    def ingest(self, delivery: Delivery) -> Outcome:
+        # Content type first: a body that is not a form is refused whoever sends it.
+        multipart.boundary_of(delivery.content_type)
+        received = self.clock()
+        self.authenticate(delivery, received)
+        try:
+            form = multipart.parse(delivery.body, delivery.content_type)
+            mail = sendgrid.parse(form)
+        except (MalformedMailError, PayloadTooLargeError) as exc:
+            # Authenticated but unreadable: no retry can fix it, so it is kept
+            # aside for an operator before it is refused.
+            key = self.store.quarantine(
+                delivery.body, delivery.content_type or "", exc.message, received
+            )
+            raise type(exc)(exc.message, quarantine=key) from exc
+        saved = self.store.save(mail, delivery.body, delivery.content_type or "", received)
+        return Outcome(saved.id, saved.duplicate, len(mail.attachments))
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def elapsed_ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 1)

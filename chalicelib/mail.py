@@ -1,0 +1,104 @@
+"""The decoded mail: one shape for both SendGrid modes, and its JSON."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+Address = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    index: int
+    filename: str | None
+    content_type: str
+    content_id: str | None
+    disposition: str
+    # A view into the request body where possible, so that a large attachment
+    # is neither copied nor kept in the item.
+    data: bytes | memoryview = field(repr=False, compare=False)
+    size: int = field(init=False)
+    sha256: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", len(self.data))
+        object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "content_id": self.content_id,
+            "disposition": self.disposition,
+        }
+
+
+@dataclass(frozen=True)
+class Envelope:
+    sender: str | None
+    recipients: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from": self.sender, "to": list(self.recipients)}
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    mode: str
+    message_id: str | None
+    date: str | None
+    subject: str | None
+    sender: Address | None
+    to: list[Address]
+    cc: list[Address]
+    reply_to: list[Address]
+    envelope: Envelope | None
+    text: str | None
+    html: str | None
+    headers: list[tuple[str, str]]
+    attachments: list[Attachment]
+    spf: str | None
+    dkim: list[dict[str, str]] | None
+    spam_score: float | None
+    spam_report: str | None
+    sender_ip: str | None
+
+    def recipients(self) -> list[str]:
+        """Lower-cased envelope recipients, else the To and Cc addresses: the mailboxes this mail is filed under."""
+        if self.envelope and self.envelope.recipients:
+            addresses = list(self.envelope.recipients)
+        else:
+            addresses = [a["address"] for a in self.to + self.cc]
+        seen: dict[str, None] = {}
+        for address in addresses:
+            address = address.strip().lower()
+            if address:
+                seen.setdefault(address, None)
+        return list(seen)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "message_id": self.message_id,
+            "date": self.date,
+            "subject": self.subject,
+            "from": self.sender,
+            "to": self.to,
+            "cc": self.cc,
+            "reply_to": self.reply_to,
+            "envelope": self.envelope.to_dict() if self.envelope else None,
+            "text": self.text,
+            "html": self.html,
+            "headers": [[name, value] for name, value in self.headers],
+            "attachments": [a.to_dict() for a in self.attachments],
+            "spf": self.spf,
+            "dkim": self.dkim,
+            "spam_score": self.spam_score,
+            "spam_report": self.spam_report,
+            "sender_ip": self.sender_ip,
+        }

@@ -1,0 +1,280 @@
+"""MailStore: the S3 objects first, then one conditional DynamoDB transaction, the commit point.
+
+Layout. Everything one delivery writes to S3 lies under one prefix,
+``mails/{id}/{raw_sha256}/``: ``raw`` (the request body, byte for byte),
+``attachments/{index}``, and ``mail.json`` when the document is too large to
+sit in the item. The prefix names the bytes, so a redelivery of the same mail
+under another multipart boundary never overwrites what the first delivery
+stored. In DynamoDB, the mail item (``pk = mail#{id}``, ``sk = mail``) and one
+entry per recipient mailbox (``sk = to#{address}``) are written in one
+transaction that fails if the mail item exists: either the whole mail is
+visible or none of it is. The ``by_box`` index (``box``, ``order``) lists a
+mailbox, or ``all``, newest first.
+
+The id is derived from the mail, not drawn at random, so that a redelivery
+finds the first delivery: from the Message-ID and the envelope recipients when
+there is a Message-ID, from the request bytes otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import NotFoundError, StorageUnavailableError
+from chalicelib.mail import InboundMail
+
+log = logging.getLogger(__name__)
+
+# One request must finish inside API Gateway's 29 s: at most 3 attempts of
+# 2 s to connect plus 5 s to read per call keeps even a slow call far below it.
+BOTO_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"max_attempts": 3, "mode": "standard"},
+)
+
+# DynamoDB items hold at most 400 KB; a document above this lives in S3.
+INLINE_DOCUMENT_BYTES = 100 * 1024
+# TransactWriteItems takes 100 actions: the mail item and up to 99 mailboxes.
+TRANSACTION_MAILBOXES = 99
+SUMMARY_TEXT_CHARS = 256
+ALL_MAILBOX = "all"
+
+
+def mail_id(mail: InboundMail, raw_sha256: str) -> str:
+    if mail.message_id:
+        basis = "message-id\n" + mail.message_id + "\n" + "\n".join(sorted(mail.recipients()))
+    else:
+        basis = "sha256\n" + raw_sha256
+    digest = hashlib.sha256(basis.encode("utf-8", "surrogatepass")).digest()
+    return base64.b32encode(digest)[:26].decode("ascii").lower()
+
+
+def timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds: sorts as text in time order."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class Saved:
+    id: str
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    body: bytes
+    content_type: str
+
+
+def _storage_error(action: str, exc: Exception) -> StorageUnavailableError:
+    code = exc.response["Error"].get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
+    return StorageUnavailableError(f"{action} failed ({code})")
+
+
+def _summary(document: dict[str, Any]) -> str:
+    sender = document["from"] or {}
+    return json.dumps(
+        {
+            "id": document["id"],
+            "received_at": document["received_at"],
+            "subject": (document["subject"] or "")[:SUMMARY_TEXT_CHARS] or None,
+            "from": (sender.get("address") or "")[:SUMMARY_TEXT_CHARS] or None,
+            "attachments": len(document["attachments"]),
+            "raw_size": document["raw_size"],
+        },
+        ensure_ascii=False,
+    )
+
+
+class MailStore:
+    def __init__(self, s3: Any, dynamodb: Any, bucket: str, table: str) -> None:
+        self._s3 = s3
+        self._dynamodb = dynamodb
+        self._bucket = bucket
+        self._table = table
+
+    # -- writing ---------------------------------------------------------
+
+    def _put(self, key: str, body: bytes | memoryview, content_type: str, **extra: Any) -> None:
+        try:
+            self._s3.put_object(
+                Bucket=self._bucket, Key=key, Body=bytes(body) if isinstance(body, memoryview) else body,
+                ContentType=content_type, **extra,
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise _storage_error("S3 PutObject", exc) from exc
+
+    def save(
+        self, mail: InboundMail, raw: bytes, raw_content_type: str, received: datetime
+    ) -> Saved:
+        raw_digest = hashlib.sha256(raw).digest()
+        raw_sha256 = raw_digest.hex()
+        id_ = mail_id(mail, raw_sha256)
+        prefix = f"mails/{id_}/{raw_sha256}/"
+        received_at = timestamp(received)
+        document: dict[str, Any] = {"id": id_, "received_at": received_at, **mail.to_dict()}
+        document["raw_size"] = len(raw)
+        document["raw_sha256"] = raw_sha256
+
+        # moto's S3 drops a multipart/form-data body, and the original type is
+        # not the object's type anyway: it is kept beside it.
+        self._put(
+            prefix + "raw", raw, "application/octet-stream",
+            Metadata={"original-content-type": raw_content_type},
+            ChecksumSHA256=base64.b64encode(raw_digest).decode("ascii"),
+        )
+        for attachment in mail.attachments:
+            self._put(f"{prefix}attachments/{attachment.index}", attachment.data, attachment.content_type)
+        encoded = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        item: dict[str, Any] = {
+            "pk": {"S": f"mail#{id_}"},
+            "sk": {"S": "mail"},
+            "id": {"S": id_},
+            "box": {"S": ALL_MAILBOX},
+            "order": {"S": f"{received_at}#{id_}"},
+            "summary": {"S": _summary(document)},
+            "prefix": {"S": prefix},
+            "raw_content_type": {"S": raw_content_type},
+        }
+        if len(encoded.encode("utf-8")) > INLINE_DOCUMENT_BYTES:
+            self._put(prefix + "mail.json", encoded.encode("utf-8"), "application/json")
+            item["doc_key"] = {"S": prefix + "mail.json"}
+        else:
+            item["doc"] = {"S": encoded}
+
+        mailboxes = [self._mailbox_entry(item, address) for address in mail.recipients()]
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        actions += [
+            {"Put": {"TableName": self._table, "Item": entry}}
+            for entry in mailboxes[:TRANSACTION_MAILBOXES]
+        ]
+        try:
+            self._dynamodb.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise _storage_error("DynamoDB TransactWriteItems", exc) from exc
+            self._write_overflow(mailboxes)
+            self._forget_duplicate(id_, prefix, mail)
+            return Saved(id_, duplicate=True)
+        except BotoCoreError as exc:
+            raise _storage_error("DynamoDB TransactWriteItems", exc) from exc
+        self._write_overflow(mailboxes)
+        return Saved(id_, duplicate=False)
+
+    def _mailbox_entry(self, item: dict[str, Any], address: str) -> dict[str, Any]:
+        return {
+            "pk": item["pk"],
+            "sk": {"S": f"to#{address}"},
+            "id": item["id"],
+            "box": {"S": f"to#{address}"},
+            "order": item["order"],
+            "summary": item["summary"],
+        }
+
+    def _write_overflow(self, mailboxes: list[dict[str, Any]]) -> None:
+        """Mailboxes beyond one transaction, written after the commit; idempotent, so a redelivery repairs them."""
+        overflow = mailboxes[TRANSACTION_MAILBOXES:]
+        for start in range(0, len(overflow), 25):
+            batch = [{"PutRequest": {"Item": entry}} for entry in overflow[start : start + 25]]
+            request: dict[str, Any] = {self._table: batch}
+            try:
+                while request:
+                    request = self._dynamodb.batch_write_item(RequestItems=request).get(
+                        "UnprocessedItems", {}
+                    )
+            except (BotoCoreError, ClientError) as exc:
+                raise _storage_error("DynamoDB BatchWriteItem", exc) from exc
+
+    def _forget_duplicate(self, id_: str, prefix: str, mail: InboundMail) -> None:
+        """Remove what a duplicate delivery under other bytes wrote; the first delivery's objects stay."""
+        try:
+            stored = self._dynamodb.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"mail#{id_}"}, "sk": {"S": "mail"}},
+                ProjectionExpression="prefix",
+                ConsistentRead=True,
+            ).get("Item")
+            if stored is None or stored["prefix"]["S"] == prefix:
+                return
+            keys = [prefix + "raw", prefix + "mail.json"]
+            keys += [f"{prefix}attachments/{a.index}" for a in mail.attachments]
+            self._s3.delete_objects(
+                Bucket=self._bucket,
+                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+            )
+        except (BotoCoreError, ClientError) as exc:
+            # The mail is stored; an orphan object is only waste, never wrong data.
+            log.warning("could not remove a duplicate delivery's objects (%s)", type(exc).__name__)
+
+    def quarantine(self, raw: bytes, content_type: str, reason: str, received: datetime) -> str:
+        """Keep an unreadable body aside for an operator; returns its key."""
+        digest = hashlib.sha256(raw).hexdigest()
+        key = f"quarantine/{received.astimezone(UTC):%Y-%m-%d}/{digest}"
+        self._put(
+            key, raw, "application/octet-stream",
+            Metadata={"original-content-type": content_type[:512], "reason": reason[:512]},
+        )
+        return key
+
+    # -- reading ---------------------------------------------------------
+
+    def _item(self, id_: str, projection: str) -> dict[str, Any]:
+        try:
+            item = self._dynamodb.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"mail#{id_}"}, "sk": {"S": "mail"}},
+                ProjectionExpression=projection,
+                ExpressionAttributeNames={"#p": "prefix"},
+            ).get("Item")
+        except (BotoCoreError, ClientError) as exc:
+            raise _storage_error("DynamoDB GetItem", exc) from exc
+        if item is None:
+            raise NotFoundError("no mail with that id")
+        return dict(item)
+
+    def _get(self, key: str) -> StoredObject:
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=key)
+            return StoredObject(response["Body"].read(), response.get("ContentType", ""))
+        except (BotoCoreError, ClientError) as exc:
+            raise _storage_error("S3 GetObject", exc) from exc
+
+    def document(self, id_: str) -> dict[str, Any]:
+        item = self._item(id_, "doc, doc_key, #p")
+        if "doc" in item:
+            text: str = item["doc"]["S"]
+        else:
+            text = self._get(item["doc_key"]["S"]).body.decode("utf-8")
+        document: dict[str, Any] = json.loads(text)
+        return document
+
+    def raw(self, id_: str) -> StoredObject:
+        item = self._item(id_, "#p, raw_content_type")
+        stored = self._get(item["prefix"]["S"] + "raw")
+        return StoredObject(stored.body, item["raw_content_type"]["S"])
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    if exc.response["Error"].get("Code") != "TransactionCanceledException":
+        return False
+    reasons = exc.response.get("CancellationReasons") or []
+    return bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"

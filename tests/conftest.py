@@ -1,0 +1,116 @@
+"""Shared fixtures: moto's server over HTTP as DynamoDB and S3, and the app behind Chalice's test client."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from chalice.test import Client
+from moto.server import ThreadedMotoServer
+
+import app as app_module
+from scripts.create_resources import create_resources
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "sendgrid"
+CORPUS = Path(__file__).resolve().parent / "corpus"
+CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
+STAGE_ENV = CONFIG["stages"]["local"]["environment_variables"]
+TABLE = STAGE_ENV["MAILS_TABLE"]
+BUCKET = STAGE_ENV["MAILS_BUCKET"]
+KEY, SECRET = "sendgrid", "s3cr3t-ingest-value"
+TOKEN = "read-token-value-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per emulator request otherwise
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> str:
+    """Every test talks to the emulator with fake credentials, never to AWS."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("MAIL_CREDENTIALS", "READ_TOKENS", "SENDGRID_VERIFICATION_KEY", "MAX_BODY_BYTES"):
+        monkeypatch.delenv(name, raising=False)
+    return moto_endpoint
+
+
+@pytest.fixture
+def aws(aws_env: str) -> Iterator[str]:
+    """A fresh emulator state with the table and bucket of the local stage."""
+    requests.post(f"{aws_env}/moto-api/reset", timeout=10).raise_for_status()
+    create_resources(TABLE, BUCKET)
+    app_module.deps.reset()
+    yield aws_env
+    app_module.deps.reset()
+
+
+@pytest.fixture
+def configured(monkeypatch: pytest.MonkeyPatch, aws: str) -> str:
+    """The local stage's environment, as Lambda would hold it, plus ingest credentials and read tokens."""
+    for name, value in STAGE_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MAIL_CREDENTIALS", f"{KEY}:{SECRET},old:previous-secret")
+    monkeypatch.setenv("READ_TOKENS", TOKEN)
+    app_module.deps.reset()
+    return aws
+
+
+@pytest.fixture
+def client(configured: str) -> Iterator[Client]:
+    with Client(app_module.app, stage_name="local", project_dir=str(ROOT)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def s3(aws: str) -> Any:
+    return boto3.client("s3")
+
+
+@pytest.fixture
+def dynamodb(aws: str) -> Any:
+    return boto3.client("dynamodb")
+
+
+@pytest.fixture
+def log_records(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+def mail_path(key: str = KEY, secret: str = SECRET) -> str:
+    return f"/mails?MailKey={key}&MailSecret={secret}"
+
+
+def read_headers(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Accept": "*/*"}
+
+
+def fixture_body(name: str) -> tuple[bytes, str]:
+    """One of SendGrid's own sample payloads, with its boundary."""
+    return (FIXTURES / name).read_bytes(), "multipart/form-data; boundary=xYzZY"

@@ -1,0 +1,88 @@
+"""The app as API Gateway calls it: a proxy event with a base64 body, as Lambda receives it.
+
+Chalice's test client and `chalice local` never base64-wrap a multipart body,
+so only an event like this shows that non-UTF-8 bytes arrive untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import app as app_module
+from tests.conftest import KEY, SECRET, TOKEN
+
+
+def api_gateway_event(
+    method: str, path: str, resource: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None, path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers or {},
+        "multiValueHeaders": {k: [v] for k, v in (headers or {}).items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {"resourcePath": resource, "httpMethod": method, "stage": "local", "requestId": "r1"},
+        "body": base64.b64encode(body).decode() if body is not None else None,
+        "isBase64Encoded": body is not None,
+    }
+
+
+class LambdaContext:
+    function_name = "inbound-mail"
+    aws_request_id = "r1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 25_000
+
+
+def test_shift_jis_and_binary_bytes_survive_api_gateways_base64_body(configured: str) -> None:
+    text = "①㈱～ 日本語の本文"
+    attachment = bytes(range(256))
+    boundary = "b0undary"
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n".encode()
+        + text.encode("cp932")
+        + f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"charsets\"\r\n\r\n".encode()
+        + b'{"text": "Shift_JIS"}'
+        + f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"attachment1\"; filename=\"a.bin\"\r\n"
+          "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + attachment
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    event = api_gateway_event(
+        "POST", "/mails", "/mails", body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        query={"MailKey": KEY, "MailSecret": SECRET},
+    )
+    response = app_module.app(event, LambdaContext())
+    assert response["statusCode"] == 200, response
+    mail_id = json.loads(response["body"])["id"]
+
+    read = app_module.app(
+        api_gateway_event(
+            "GET", f"/mails/{mail_id}", "/mails/{mail_id}", headers={"Authorization": f"Bearer {TOKEN}"},
+            path_parameters={"mail_id": mail_id},
+        ),
+        LambdaContext(),
+    )
+    mail = json.loads(read["body"])
+    assert mail["text"] == text
+    assert mail["attachments"][0]["size"] == 256
+
+    raw = app_module.app(
+        api_gateway_event(
+            "GET", f"/mails/{mail_id}/raw", "/mails/{mail_id}/raw",
+            headers={"Authorization": f"Bearer {TOKEN}", "Accept": "*/*"},
+            path_parameters={"mail_id": mail_id},
+        ),
+        LambdaContext(),
+    )
+    assert raw["isBase64Encoded"] is True
+    assert base64.b64decode(raw["body"]) == body

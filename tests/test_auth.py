@@ -1,0 +1,81 @@
+"""Ingest credentials and read tokens: every way in, every way refused."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from chalicelib import auth
+from chalicelib.errors import AuthenticationError, NotConfiguredError
+
+PAIRS = (("sendgrid", "secret-1"), ("sendgrid", "secret-2"))
+
+
+def basic(text: str) -> str:
+    return "Basic " + base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "authorization"),
+    [
+        ({"MailKey": "sendgrid", "MailSecret": "secret-1"}, None),
+        ({"MailKey": "sendgrid", "MailSecret": "secret-2"}, None),
+        (None, basic("sendgrid:secret-2")),
+        ({}, "basic " + base64.b64encode(b"sendgrid:secret-1").decode()),
+    ],
+)
+def test_any_configured_pair_is_accepted_by_query_or_basic(query, authorization) -> None:
+    assert auth.check_ingest(PAIRS, query, authorization) == "sendgrid"
+
+
+@pytest.mark.parametrize(
+    ("query", "authorization", "message"),
+    [
+        (None, None, "credentials missing"),
+        ({"MailKey": "sendgrid"}, None, "credentials missing"),
+        (None, "Bearer abc", "credentials missing"),
+        (None, "Basic !!!notbase64", "credentials missing"),
+        (None, basic("no-colon"), "credentials missing"),
+        ({"MailKey": "sendgrid", "MailSecret": "secret-3"}, None, "credentials wrong"),
+        ({"MailKey": "other", "MailSecret": "secret-1"}, None, "credentials wrong"),
+        ({"MailKey": "sendgrid", "MailSecret": ""}, None, "credentials wrong"),
+        (None, basic("sendgrid:secret-1x"), "credentials wrong"),
+        # The separator cannot be smuggled across key and secret.
+        ({"MailKey": "sendgrid\x00secret-1", "MailSecret": ""}, None, "credentials wrong"),
+    ],
+)
+def test_missing_or_wrong_credentials_are_refused(query, authorization, message) -> None:
+    with pytest.raises(AuthenticationError) as caught:
+        auth.check_ingest(PAIRS, query, authorization)
+    assert caught.value.message == message
+    assert "secret" not in str(caught.value)
+
+
+def test_no_configured_credentials_fails_closed() -> None:
+    with pytest.raises(NotConfiguredError):
+        auth.check_ingest((), {"MailKey": "k", "MailSecret": "s"}, None)
+
+
+def test_bearer_tokens() -> None:
+    auth.check_bearer(("t1", "t2"), "Bearer t2")
+    auth.check_bearer(("t1", "t2"), "bearer  t1 ")
+    for header, message in [
+        (None, "bearer token missing"),
+        ("Basic dDE=", "bearer token missing"),
+        ("Bearer ", "bearer token missing"),
+        ("Bearer t3", "bearer token wrong"),
+        ("Bearer t1t2", "bearer token wrong"),
+    ]:
+        with pytest.raises(AuthenticationError) as caught:
+            auth.check_bearer(("t1", "t2"), header)
+        assert caught.value.message == message
+    with pytest.raises(NotConfiguredError):
+        auth.check_bearer((), "Bearer t1")
+
+
+def test_ingest_credentials_do_not_open_the_read_api() -> None:
+    with pytest.raises(AuthenticationError):
+        auth.check_bearer(("token",), basic("sendgrid:secret-1"))
+    with pytest.raises(AuthenticationError):
+        auth.check_bearer(("token",), "Bearer secret-1")
