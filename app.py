@@ -23,23 +23,28 @@ from typing import Any
 import boto3
 from chalice.app import Chalice, Request, Response
 
-from chalicelib import auth
+from chalicelib import auth, cursor
 from chalicelib.config import Settings, load_settings, ssm_reader
-from chalicelib.errors import MailServiceError, NotFoundError
+from chalicelib.errors import BadRequestError, MailServiceError, NotFoundError
 from chalicelib.ingest import Delivery, Ingestor, elapsed_ms
 from chalicelib.signature import SignatureVerifier
-from chalicelib.store import BOTO_CONFIG, MailStore
+from chalicelib.store import BOTO_CONFIG, S3_CONFIG, MailStore, ObjectRef
 
 app = Chalice(app_name="inbound-mail")
 # Without this API Gateway hands the body over as UTF-8 text and garbles every
 # other byte; chalice local and the test client never show it (tests/test_app.py).
 app.api.binary_types.append("multipart/form-data")
+# The commonest attachment type, so that it downloads without a detour through S3.
+app.api.binary_types.append("application/pdf")
 app.log.setLevel(logging.INFO)
 # botocore's DEBUG lines carry request bodies, that is, mail.
 for _noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 _ID = re.compile(r"^[a-z2-7]{26}$")
+DEFAULT_PAGE = 20
+INLINE_DOWNLOAD_BYTES = 4 * 1024 * 1024
+MAX_PAGE = 100
 
 
 class _Dependencies:
@@ -66,7 +71,7 @@ class _Dependencies:
         if self._store is None:
             settings = self.settings()
             self._store = MailStore(
-                boto3.client("s3", config=BOTO_CONFIG),
+                boto3.client("s3", config=S3_CONFIG),
                 boto3.client("dynamodb", config=BOTO_CONFIG),
                 bucket=settings.bucket,
                 table=settings.table,
@@ -160,6 +165,46 @@ def _checked_id(mail_id: str) -> str:
     return mail_id
 
 
+def _limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_PAGE
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        raise BadRequestError(f"limit must be a whole number from 1 to {MAX_PAGE}")
+    return int(text)
+
+
+@app.route("/mails", methods=["GET"])
+def list_mails() -> Response:
+    def read() -> Response:
+        store = _authorize_read()
+        query: dict[str, str] = dict(_request().query_params or {})
+        mailbox = query.get("to", "").strip().lower() or None
+        limit = _limit(query.get("limit"))
+        secret = deps.settings().cursor_secret()
+        box = f"to#{mailbox}" if mailbox else "all"
+        after = cursor.decode(secret, box, query["cursor"]) if query.get("cursor") else None
+        page = store.list_mails(mailbox, limit, after)
+        next_cursor = cursor.encode(secret, page.box, page.last) if page.last else None
+        return Response(body={"mails": page.summaries, "cursor": next_cursor}, status_code=200)
+
+    return _answer("GET /mails", read)
+
+
+def _download(store: MailStore, ref: ObjectRef) -> Response:
+    """The bytes themselves when Chalice and API Gateway can carry them, else a short-lived S3 link.
+
+    Lambda answers at most 6 MB (4.5 MB of bytes once base64), and API Gateway
+    passes bytes untouched only for the binary types declared on the API.
+    """
+    content_type = ref.content_type or "application/octet-stream"
+    if ref.size > INLINE_DOWNLOAD_BYTES or content_type.split(";")[0].strip().lower() not in app.api.binary_types:
+        return Response(body="", status_code=302, headers={"Location": store.link(ref)})
+    headers: dict[str, str | list[str]] = {"Content-Type": content_type}
+    if ref.disposition:
+        headers["Content-Disposition"] = ref.disposition
+    return Response(body=store.read(ref), status_code=200, headers=headers)
+
+
 @app.route("/mails/{mail_id}", methods=["GET"])
 def get_mail(mail_id: str) -> Response:
     def read() -> Response:
@@ -173,11 +218,17 @@ def get_mail(mail_id: str) -> Response:
 def get_raw(mail_id: str) -> Response:
     def read() -> Response:
         store = _authorize_read()
-        stored = store.raw(_checked_id(mail_id))
-        return Response(
-            body=stored.body,
-            status_code=200,
-            headers={"Content-Type": stored.content_type or "application/octet-stream"},
-        )
+        return _download(store, store.raw(_checked_id(mail_id)))
 
     return _answer("GET /mails/{id}/raw", read)
+
+
+@app.route("/mails/{mail_id}/attachments/{index}", methods=["GET"])
+def get_attachment(mail_id: str, index: str) -> Response:
+    def read() -> Response:
+        store = _authorize_read()
+        if not index.isdigit() or len(index) > 6:
+            raise NotFoundError("no attachment with that index")
+        return _download(store, store.attachment(_checked_id(mail_id), int(index)))
+
+    return _answer("GET /mails/{id}/attachments/{index}", read)

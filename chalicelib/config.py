@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,10 @@ class Settings:
     verification_key: str | None = None
     signature_tolerance: int = DEFAULT_SIGNATURE_TOLERANCE
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def cursor_secret(self) -> bytes:
+        """The key that signs paging cursors: derived from the read tokens, so rotating them retires old cursors."""
+        return hashlib.sha256(b"cursor\x00" + "\n".join(sorted(self.read_tokens)).encode()).digest()
 
     def __repr__(self) -> str:
         # Settings end up in tracebacks and debuggers; the secrets must not.

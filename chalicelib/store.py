@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -42,11 +43,15 @@ BOTO_CONFIG = Config(
     retries={"max_attempts": 3, "mode": "standard"},
 )
 
+# Presigned links must be SigV4: SigV2 links are refused by newer regions and by KMS-encrypted objects.
+S3_CONFIG = BOTO_CONFIG.merge(Config(signature_version="s3v4"))
+
 # DynamoDB items hold at most 400 KB; a document above this lives in S3.
 INLINE_DOCUMENT_BYTES = 100 * 1024
 # TransactWriteItems takes 100 actions: the mail item and up to 99 mailboxes.
 TRANSACTION_MAILBOXES = 99
 SUMMARY_TEXT_CHARS = 256
+PRESIGNED_SECONDS = 300
 ALL_MAILBOX = "all"
 
 
@@ -72,9 +77,21 @@ class Saved:
 
 
 @dataclass(frozen=True)
-class StoredObject:
-    body: bytes
+class ObjectRef:
+    """A stored object to hand out: its key, size, and the headers it is served with."""
+
+    key: str
+    size: int
     content_type: str
+    disposition: str | None
+
+
+@dataclass(frozen=True)
+class Page:
+    box: str
+    summaries: list[dict[str, Any]]
+    # The index key of the page's last mail when more follow; None on the last page.
+    last: dict[str, str] | None
 
 
 def _storage_error(action: str, exc: Exception) -> StorageUnavailableError:
@@ -146,6 +163,7 @@ class MailStore:
             "summary": {"S": _summary(document)},
             "prefix": {"S": prefix},
             "raw_content_type": {"S": raw_content_type},
+            "raw_size": {"N": str(len(raw))},
         }
         if len(encoded.encode("utf-8")) > INLINE_DOCUMENT_BYTES:
             self._put(prefix + "mail.json", encoded.encode("utf-8"), "application/json")
@@ -237,12 +255,12 @@ class MailStore:
 
     # -- reading ---------------------------------------------------------
 
-    def _item(self, id_: str, projection: str) -> dict[str, Any]:
+    def _item(self, id_: str) -> dict[str, Any]:
         try:
             item = self._dynamodb.get_item(
                 TableName=self._table,
                 Key={"pk": {"S": f"mail#{id_}"}, "sk": {"S": "mail"}},
-                ProjectionExpression=projection,
+                ProjectionExpression="doc, doc_key, #p, raw_content_type, raw_size",
                 ExpressionAttributeNames={"#p": "prefix"},
             ).get("Item")
         except (BotoCoreError, ClientError) as exc:
@@ -251,26 +269,91 @@ class MailStore:
             raise NotFoundError("no mail with that id")
         return dict(item)
 
-    def _get(self, key: str) -> StoredObject:
+    def _get(self, key: str) -> bytes:
         try:
-            response = self._s3.get_object(Bucket=self._bucket, Key=key)
-            return StoredObject(response["Body"].read(), response.get("ContentType", ""))
+            body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         except (BotoCoreError, ClientError) as exc:
             raise _storage_error("S3 GetObject", exc) from exc
+        return body
 
-    def document(self, id_: str) -> dict[str, Any]:
-        item = self._item(id_, "doc, doc_key, #p")
-        if "doc" in item:
-            text: str = item["doc"]["S"]
-        else:
-            text = self._get(item["doc_key"]["S"]).body.decode("utf-8")
+    def _document(self, item: dict[str, Any]) -> dict[str, Any]:
+        text = item["doc"]["S"] if "doc" in item else self._get(item["doc_key"]["S"]).decode("utf-8")
         document: dict[str, Any] = json.loads(text)
         return document
 
-    def raw(self, id_: str) -> StoredObject:
-        item = self._item(id_, "#p, raw_content_type")
-        stored = self._get(item["prefix"]["S"] + "raw")
-        return StoredObject(stored.body, item["raw_content_type"]["S"])
+    def document(self, id_: str) -> dict[str, Any]:
+        return self._document(self._item(id_))
+
+    def read(self, ref: ObjectRef) -> bytes:
+        return self._get(ref.key)
+
+    def link(self, ref: ObjectRef) -> str:
+        """A presigned GET link, valid for minutes, that answers with the object's own type and file name."""
+        params: dict[str, Any] = {"Bucket": self._bucket, "Key": ref.key, "ResponseContentType": ref.content_type}
+        if ref.disposition:
+            params["ResponseContentDisposition"] = ref.disposition
+        try:
+            url: str = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=PRESIGNED_SECONDS)
+        except (BotoCoreError, ClientError) as exc:
+            raise _storage_error("S3 presign", exc) from exc
+        return url
+
+    def raw(self, id_: str) -> ObjectRef:
+        item = self._item(id_)
+        return ObjectRef(
+            item["prefix"]["S"] + "raw", int(item["raw_size"]["N"]), item["raw_content_type"]["S"], None
+        )
+
+    def attachment(self, id_: str, index: int) -> ObjectRef:
+        item = self._item(id_)
+        for attachment in self._document(item)["attachments"]:
+            if attachment["index"] == index:
+                return ObjectRef(
+                    f"{item['prefix']['S']}attachments/{index}",
+                    attachment["size"],
+                    attachment["content_type"],
+                    content_disposition(attachment["filename"], index, attachment["disposition"]),
+                )
+        raise NotFoundError("no attachment with that index")
+
+    def list_mails(self, mailbox: str | None, limit: int, after: dict[str, str] | None) -> Page:
+        """One page of a mailbox (or of all mail when None), newest first, through the ``by_box`` index."""
+        box = ALL_MAILBOX if mailbox is None else f"to#{mailbox}"
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "by_box",
+            "KeyConditionExpression": "box = :box",
+            "ExpressionAttributeValues": {":box": {"S": box}},
+            "ScanIndexForward": False,
+            # One more than asked tells whether another page exists, so the
+            # last page's cursor is null rather than pointing at nothing.
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = {name: {"S": value} for name, value in after.items()}
+        items: list[dict[str, Any]] = []
+        try:
+            while len(items) <= limit:
+                response = self._dynamodb.query(**request)
+                items += response.get("Items", [])
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        except (BotoCoreError, ClientError) as exc:
+            raise _storage_error("DynamoDB Query", exc) from exc
+        page = items[:limit]
+        last = None
+        if len(items) > limit:
+            last = {name: page[-1][name]["S"] for name in ("pk", "sk", "box", "order")}
+        return Page(box, [json.loads(item["summary"]["S"]) for item in page], last)
+
+
+def content_disposition(filename: str | None, index: int, disposition: str) -> str:
+    """RFC 6266: an ASCII fallback name for old clients and ``filename*`` for the real one."""
+    name = filename or f"attachment-{index}"
+    fallback = "".join(ch if " " <= ch < "\x7f" and ch not in '"\\/' else "_" for ch in name)
+    kind = "inline" if disposition == "inline" else "attachment"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _condition_failed(exc: ClientError) -> bool:

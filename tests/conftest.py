@@ -19,7 +19,7 @@ import app as app_module
 from scripts.create_resources import create_resources
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "sendgrid"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sendgrid"
 CORPUS = Path(__file__).resolve().parent / "corpus"
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 STAGE_ENV = CONFIG["stages"]["local"]["environment_variables"]

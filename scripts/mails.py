@@ -1,0 +1,140 @@
+"""Read stored mail from a deployed or local service: list, show, raw, attachment.
+
+The service's URL and a read token come from --url/--token or from the
+MAILS_URL/MAILS_TOKEN environment variables (a token on the command line ends
+up in the shell's history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import unicodedata
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import requests
+
+
+class Reader:
+    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
+        self._url = url.rstrip("/")
+        self._session = requests.Session()
+        self._session.headers.update({"Authorization": f"Bearer {token}", "Accept": "*/*"})
+        self._timeout = timeout
+
+    def _get(self, path: str, **params: Any) -> requests.Response:
+        # requests drops the Authorization header when it follows the 302 to S3,
+        # which is what a presigned link needs.
+        response = self._session.get(self._url + path, params=params, timeout=self._timeout)
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("Message", response.text)
+            except ValueError:
+                message = response.text
+            raise SystemExit(f"{response.status_code}: {message}")
+        return response
+
+    def pages(self, to: str | None, limit: int, follow: bool) -> Iterator[dict[str, Any]]:
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": limit}
+            if to:
+                params["to"] = to
+            if cursor:
+                params["cursor"] = cursor
+            page = self._get("/mails", **params).json()
+            yield from page["mails"]
+            cursor = page["cursor"]
+            if not follow or cursor is None:
+                return
+
+    def show(self, mail_id: str) -> dict[str, Any]:
+        mail: dict[str, Any] = self._get(f"/mails/{mail_id}").json()
+        return mail
+
+    def raw(self, mail_id: str) -> bytes:
+        return self._get(f"/mails/{mail_id}/raw").content
+
+    def attachment(self, mail_id: str, index: int) -> bytes:
+        return self._get(f"/mails/{mail_id}/attachments/{index}").content
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _cell(text: str, width: int) -> str:
+    """Cut and pad to a display width, counting wide (CJK) characters as two columns."""
+    out = ""
+    for ch in text.replace("\n", " "):
+        if _width(out + ch) > width:
+            out = out[: max(len(out) - 1, 0)] + "…"
+            break
+        out += ch
+    return out + " " * (width - _width(out))
+
+
+def table(mails: list[dict[str, Any]]) -> str:
+    columns = [("RECEIVED", 24), ("ID", 26), ("FROM", 28), ("ATT", 3), ("SUBJECT", 40)]
+    lines = ["  ".join(_cell(name, width) for name, width in columns).rstrip()]
+    for mail in mails:
+        values = [
+            mail["received_at"], mail["id"], mail.get("from") or "", str(mail.get("attachments", 0)),
+            mail.get("subject") or "",
+        ]
+        lines.append("  ".join(_cell(v, w) for v, (_, w) in zip(values, columns, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def _write(data: bytes, output: str | None, stdout: BinaryIO) -> None:
+    if output:
+        with open(output, "wb") as file:
+            file.write(data)
+    else:
+        stdout.write(data)
+        stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default=os.environ.get("MAILS_URL"), help="service URL (or MAILS_URL)")
+    parser.add_argument("--token", default=os.environ.get("MAILS_TOKEN"), help="read token (or MAILS_TOKEN)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="a mailbox, newest first, as a table")
+    listing.add_argument("--to", help="the recipient address (a mailbox); all mail without it")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--all", action="store_true", help="follow the cursor to the last page")
+    listing.add_argument("--json", action="store_true", help="one JSON summary per line instead of a table")
+    show = commands.add_parser("show", help="one mail as JSON")
+    show.add_argument("id")
+    raw = commands.add_parser("raw", help="the original request body, byte for byte")
+    raw.add_argument("id")
+    raw.add_argument("-o", "--output")
+    attachment = commands.add_parser("attachment", help="one attachment's bytes")
+    attachment.add_argument("id")
+    attachment.add_argument("index", type=int)
+    attachment.add_argument("-o", "--output")
+    args = parser.parse_args(argv)
+    if not args.url or not args.token:
+        parser.error("--url and --token (or MAILS_URL and MAILS_TOKEN) are required")
+    reader = Reader(args.url, args.token)
+    if args.command == "list":
+        mails = list(reader.pages(args.to, args.limit, args.all))
+        if args.json:
+            print("\n".join(json.dumps(mail, ensure_ascii=False) for mail in mails))
+        else:
+            print(table(mails))
+    elif args.command == "show":
+        print(json.dumps(reader.show(args.id), ensure_ascii=False, indent=2))
+    elif args.command == "raw":
+        _write(reader.raw(args.id), args.output, sys.stdout.buffer)
+    else:
+        _write(reader.attachment(args.id, args.index), args.output, sys.stdout.buffer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
