@@ -18,12 +18,14 @@ from email.parser import BytesParser
 from typing import Any
 
 from chalicelib import charsets, headers
-from chalicelib.errors import MalformedMailError
+from chalicelib.errors import MalformedMailError, PayloadTooLargeError
 from chalicelib.mail import Address, Attachment, Envelope, InboundMail
 from chalicelib.multipart import Form
 
 _DKIM_ENTRY = re.compile(r"^\s*@?([^\s:@{},]+)\s*:\s*([A-Za-z_-]+)\s*$")
 _ATTACHMENT_FIELD = re.compile(r"^attachment(\d{1,4})$")
+MAX_MIME_DEPTH = 32
+MAX_MIME_PARTS = 1000
 
 
 def _json_object(raw: bytes | None) -> dict[str, Any]:
@@ -228,7 +230,12 @@ def _raw(form: Form) -> InboundMail:
     # compat32 keeps header values raw, so that headers.py decodes them with our
     # charset table (CP932, WHATWG labels); policy.default would decode them with
     # Python's strict codecs first.
-    message = BytesParser(policy=policy.compat32).parsebytes(source)
+    try:
+        message = BytesParser(policy=policy.compat32).parsebytes(source)
+    except RecursionError:
+        # The stdlib parser recurses once per nesting level; about a thousand
+        # levels exhaust the stack, and nothing legitimate nests so deep.
+        raise PayloadTooLargeError("the message nests too deep") from None
     pairs = [(name, _raw_header_text(str(value)).strip()) for name, value in message.raw_items()]
     texts: list[str] = []
     htmls: list[str] = []
@@ -277,14 +284,25 @@ def _optional(value: object) -> str | None:
 
 
 def _leaves(message: Message) -> list[Message]:
-    """Every non-multipart part in order; a forwarded ``message/rfc822`` is one leaf, not descended into."""
-    if message.get_content_maintype() == "multipart" and message.is_multipart():
-        leaves: list[Message] = []
-        for part in message.get_payload():
-            if isinstance(part, Message):
-                leaves.extend(_leaves(part))
-        return leaves
-    return [message]
+    """Every non-multipart part in order; a forwarded ``message/rfc822`` is one leaf, not descended into.
+
+    Iterative, with bounds on depth and count, so that a hostile nesting costs
+    neither the stack nor unbounded time.
+    """
+    leaves: list[Message] = []
+    stack: list[tuple[Message, int]] = [(message, 0)]
+    while stack:
+        part, depth = stack.pop()
+        if part.get_content_maintype() == "multipart" and part.is_multipart():
+            if depth >= MAX_MIME_DEPTH:
+                raise PayloadTooLargeError(f"the message nests more than {MAX_MIME_DEPTH} multiparts deep")
+            children = [child for child in part.get_payload() if isinstance(child, Message)]
+            stack.extend((child, depth + 1) for child in reversed(children))
+            continue
+        leaves.append(part)
+        if len(leaves) > MAX_MIME_PARTS:
+            raise PayloadTooLargeError(f"the message has more than {MAX_MIME_PARTS} parts")
+    return leaves
 
 
 def _part_bytes(part: Message) -> bytes:
