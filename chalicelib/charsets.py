@@ -289,15 +289,6 @@ def codec_for(label: str | None) -> str | None:
 # Error handlers. Registered under our own names so they cannot clash with anyone else's.
 
 
-def _c1_controls(exc: UnicodeError) -> tuple[str, int]:
-    # The WHATWG windows-125x indexes map the bytes Python's cp125x leave undefined (0x81, 0x8D,
-    # 0x8F, 0x90, 0x9D in cp1252) to the C1 control with the same number, as Windows does.
-    if not isinstance(exc, UnicodeDecodeError):
-        raise exc
-    chunk = exc.object[exc.start : exc.end]
-    return "".join(chr(b) if 0x80 <= b <= 0x9F else "\ufffd" for b in chunk), exc.end
-
-
 def _pair_error(exc: UnicodeError) -> tuple[str, int]:
     # Input built from whole JIS pairs: an undefined pair is one character gone, and its
     # trail byte must not resurface as ASCII the way cp932's own 'replace' lets it.
@@ -318,10 +309,8 @@ def _eucjp_error(exc: UnicodeError) -> tuple[str, int]:
     return "\ufffd", max(exc.end, start + 1)
 
 
-_C1 = "chalicelib.charsets.c1"
 _PAIR = "chalicelib.charsets.pair"
 _EUCJP = "chalicelib.charsets.eucjp"
-codecs.register_error(_C1, _c1_controls)
 codecs.register_error(_PAIR, _pair_error)
 codecs.register_error(_EUCJP, _eucjp_error)
 
@@ -342,11 +331,7 @@ def _sjis_trail(marked: int) -> int:
     return j2 + 0x1F + (1 if j2 >= 0x60 else 0)
 
 
-def _table(func: Callable[[int], int], lo: int, hi: int) -> bytes:
-    return bytes(func(b) if lo <= b <= hi else 0 for b in range(256))
-
-
-_SJIS_LEAD = _table(_sjis_lead, 0x21, 0x7E)
+_SJIS_LEAD = bytes(_sjis_lead(b) if 0x21 <= b <= 0x7E else 0 for b in range(256))
 _SJIS_TRAIL = bytes(
     _sjis_trail(b) if (0x21 <= b <= 0x7E or 0xA1 <= b <= 0xFE) else 0 for b in range(256)
 )
@@ -490,12 +475,24 @@ def _decode_iso2022jp(data: bytes) -> str:
 # ---------------------------------------------------------------------------------------------
 
 _UTF8_BOM = b"\xef\xbb\xbf"
-_WINDOWS_SINGLE_BYTE = frozenset({"cp874", *(f"cp{n}" for n in range(1250, 1259))})
-# Codecs whose output we know to be free of lone surrogates.
-_CLEAN_OUTPUT = frozenset(
-    {codec for codec in _PYTHON_CODEC.values() if codec is not None} | set(_REPLACEMENT_OVERRIDES.values())
-    | {"cp950", "iso8859-1", "ascii"}
-)
+
+
+def _windows_table(codec: str) -> str:
+    # The WHATWG windows-* indexes map the bytes Python's cp125x leave undefined (0x81, 0x8D,
+    # 0x8F, 0x90, 0x9D in cp1252) to the C1 control with the same number, as Windows does.
+    # A complete 256-entry table also lets charmap_decode run without any error callback.
+    chars = []
+    for byte in range(256):
+        try:
+            chars.append(bytes([byte]).decode(codec))
+        except UnicodeDecodeError:
+            chars.append(chr(byte) if 0x80 <= byte <= 0x9F else "\ufffd")
+    return "".join(chars)
+
+
+_WINDOWS_TABLES = {codec: _windows_table(codec) for codec in ("cp874", *(f"cp{n}" for n in range(1250, 1259)))}
+# Codecs of our own tables, none of which can produce a lone surrogate.
+_CLEAN_OUTPUT = frozenset(codec for codec in _EXACT.values() if codec is not None)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _KOI8_RU = str.maketrans({"\u255d": "\u045e", "\u256c": "\u040e"})
 _ISO2022JP_PYTHON_FIRST = frozenset(
@@ -513,14 +510,14 @@ def _guess(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("cp1252", _C1)
+        return codecs.charmap_decode(data, "strict", _WINDOWS_TABLES["cp1252"])[0]
 
 
 def _decode_with(data: bytes, codec: str) -> str:
     if codec == "utf-8":
         return data.decode("utf-8", "replace")
-    if codec in _WINDOWS_SINGLE_BYTE:
-        return data.decode(codec, _C1)
+    if codec in _WINDOWS_TABLES:
+        return codecs.charmap_decode(data, "strict", _WINDOWS_TABLES[codec])[0]
     if codec == "iso2022_jp":
         return _decode_iso2022jp(data)
     if codec in _ISO2022JP_PYTHON_FIRST:
@@ -548,11 +545,6 @@ def _decode(data: bytes, charset: str | None) -> str:
         return data[2:].decode("utf-16-be" if data[0] == 0xFE else "utf-16-le", "replace")
     if codec is None or codec == "cp1252":
         return _guess(data)
-    if codec == "utf-8":
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return data.decode("utf-8", "replace")
     try:
         return _decode_with(data, codec)
     except Exception:  # a codec that fails in a way 'replace' does not cover: guess instead

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -309,8 +310,8 @@ def test_utf7_output_has_no_lone_surrogates() -> None:
 
 
 def test_accepts_other_bytes_like_objects() -> None:
-    assert decode(bytearray(b"caf\xc3\xa9"), "utf-8") == "café"
-    assert decode(memoryview(b"caf\xe9"), "latin1") == "café"
+    assert decode(cast(bytes, bytearray(b"caf\xc3\xa9")), "utf-8") == "café"
+    assert decode(cast(bytes, memoryview(b"caf\xe9")), "latin1") == "café"
 
 
 def test_large_inputs() -> None:
