@@ -21,11 +21,18 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
-from chalice.app import Chalice, Request, Response
+from chalice.app import Chalice, Request, Response, SQSEvent
 
-from chalicelib import auth, cursor
+from chalicelib import auth, cursor, mailboxes
 from chalicelib.config import Settings, load_settings, ssm_reader
-from chalicelib.errors import BadRequestError, MailServiceError, NotFoundError
+from chalicelib.errors import (
+    BadRequestError,
+    MailServiceError,
+    NotConfiguredError,
+    NotFoundError,
+    StorageUnavailableError,
+)
+from chalicelib.handoff import Handoff, Ledger, Queue
 from chalicelib.ingest import Delivery, Ingestor, elapsed_ms
 from chalicelib.signature import SignatureVerifier
 from chalicelib.store import BOTO_CONFIG, S3_CONFIG, MailStore, ObjectRef
@@ -42,6 +49,11 @@ for _noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 _ID = re.compile(r"^[a-z2-7]{26}$")
+# Chalice wires the event source when it packages the app, before any stage
+# environment exists, so this one name is read at import: deploy with
+# MAILS_QUEUE set to the stage's queue (the Makefile does), the same value the
+# stage's environment_variables give the running function.
+HANDOFF_QUEUE = os.environ.get("MAILS_QUEUE", "inbound-mail-handoff")
 DEFAULT_PAGE = 20
 INLINE_DOWNLOAD_BYTES = 4 * 1024 * 1024
 MAX_PAGE = 100
@@ -57,6 +69,8 @@ class _Dependencies:
         self._settings: Settings | None = None
         self._store: MailStore | None = None
         self._ingestor: Ingestor | None = None
+        self._handoff: Handoff | None = None
+        self._dynamodb: Any = None
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -70,13 +84,31 @@ class _Dependencies:
     def store(self) -> MailStore:
         if self._store is None:
             settings = self.settings()
+            self._dynamodb = boto3.client("dynamodb", config=BOTO_CONFIG)
             self._store = MailStore(
-                boto3.client("s3", config=S3_CONFIG),
-                boto3.client("dynamodb", config=BOTO_CONFIG),
-                bucket=settings.bucket,
-                table=settings.table,
+                boto3.client("s3", config=S3_CONFIG), self._dynamodb, bucket=settings.bucket, table=settings.table
             )
         return self._store
+
+    def queue(self) -> Queue | None:
+        name = self.settings().queue
+        return Queue(boto3.client("sqs", config=BOTO_CONFIG), name) if name else None
+
+    def handoff(self) -> Handoff:
+        if self._handoff is None:
+            settings = self.settings()
+            store = self.store()
+            queue = self.queue()
+            if queue is None:
+                raise NotConfiguredError("MAILS_QUEUE is not set")
+            self._handoff = Handoff(
+                store,
+                Ledger(self._dynamodb, settings.table),
+                queue,
+                mailboxes.router(self._dynamodb, settings.table),
+                max_attempts=settings.max_attempts,
+            )
+        return self._handoff
 
     def ingestor(self) -> Ingestor:
         if self._ingestor is None:
@@ -86,7 +118,7 @@ class _Dependencies:
                 verifier = SignatureVerifier.from_base64(
                     settings.verification_key, settings.signature_tolerance
                 )
-            self._ingestor = Ingestor(settings, self.store(), verifier)
+            self._ingestor = Ingestor(settings, self.store(), verifier, self.queue())
         return self._ingestor
 
 
@@ -232,3 +264,40 @@ def get_attachment(mail_id: str, index: str) -> Response:
         return _download(store, store.attachment(_checked_id(mail_id), int(index)))
 
     return _answer("GET /mails/{id}/attachments/{index}", read)
+
+
+@app.route("/mails/{mail_id}/retry", methods=["POST"])
+def retry_mail(mail_id: str) -> Response:
+    def retry() -> Response:
+        _authorize_read()
+        deps.handoff().retry(_checked_id(mail_id))
+        return Response(body={"id": mail_id, "status": "pending"}, status_code=202)
+
+    return _answer("POST /mails/{id}/retry", retry)
+
+
+class HandlerFailed(Exception):
+    """What Lambda's log shows for a failed attempt: the error's class and route, never its message."""
+
+
+@app.on_sqs_message(queue=HANDOFF_QUEUE, batch_size=1)
+def hand_off(event: SQSEvent) -> None:
+    for record in event:
+        start = time.perf_counter()
+        attributes = record.to_dict().get("attributes", {})
+        receive_count = int(attributes.get("ApproximateReceiveCount", "1"))
+        try:
+            mail_id = json.loads(record.body)["id"]
+        except (ValueError, KeyError, TypeError):
+            _log(route="handoff", outcome="unreadable message", ms=elapsed_ms(start))
+            continue  # no retry can make it readable
+        try:
+            attempt = deps.handoff().process(mail_id, receive_count, record.receipt_handle)
+        except Exception as exc:
+            _log(route="handoff", id=mail_id, outcome="retry", error=type(exc).__name__,
+                 receive_count=receive_count, ms=elapsed_ms(start))
+            # Raising hands the message back to SQS; the message is ours to
+            # write, the handler's exception text is not (it may quote the mail).
+            raise HandlerFailed(f"{type(exc).__name__} handling mail {mail_id}") from None
+        _log(route="handoff", id=mail_id, outcome=attempt.status, mailbox=attempt.route,
+             receive_count=receive_count, ms=elapsed_ms(start))

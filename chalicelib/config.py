@@ -13,6 +13,7 @@ from chalicelib.errors import NotConfiguredError, StorageUnavailableError
 # their own, so the bound is ours to keep the same everywhere.
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
 DEFAULT_SIGNATURE_TOLERANCE = 600
+DEFAULT_MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,9 @@ class Settings:
     mail_credentials: tuple[tuple[str, str], ...]
     read_tokens: tuple[str, ...]
     verification_key: str | None = None
+    # The SQS queue that hands stored mail to its handlers; no handoff without it.
+    queue: str | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     signature_tolerance: int = DEFAULT_SIGNATURE_TOLERANCE
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
@@ -37,7 +41,8 @@ class Settings:
             f"mail_credentials=<{len(self.mail_credentials)} pairs>, "
             f"read_tokens=<{len(self.read_tokens)} tokens>, "
             f"verification_key={'<set>' if self.verification_key else None}, "
-            f"signature_tolerance={self.signature_tolerance}, max_body_bytes={self.max_body_bytes})"
+            f"signature_tolerance={self.signature_tolerance}, max_body_bytes={self.max_body_bytes}, "
+            f"queue={self.queue!r}, max_attempts={self.max_attempts})"
         )
 
 
@@ -114,4 +119,6 @@ def load_settings(
             environ, "SENDGRID_SIGNATURE_TOLERANCE", DEFAULT_SIGNATURE_TOLERANCE
         ),
         max_body_bytes=_int(environ, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+        queue=environ.get("MAILS_QUEUE", "").strip() or None,
+        max_attempts=_int(environ, "MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
     )

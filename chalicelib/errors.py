@@ -67,3 +67,9 @@ class StorageUnavailableError(MailServiceError):
     """S3, DynamoDB or SSM failed; the write is incomplete and a retry will redo it."""
 
     status = 503
+
+
+class ConflictError(MailServiceError):
+    """The mail is not in a state that allows the action (such as a retry of a delivered mail)."""
+
+    status = 409

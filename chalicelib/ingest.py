@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from chalicelib import auth, multipart, sendgrid
 from chalicelib.config import Settings
 from chalicelib.errors import MalformedMailError, NotConfiguredError, PayloadTooLargeError
+from chalicelib.handoff import PENDING, Queue
 from chalicelib.signature import SignatureVerifier
 from chalicelib.store import MailStore
 
@@ -43,6 +44,7 @@ class Ingestor:
     settings: Settings
     store: MailStore
     verifier: SignatureVerifier | None = None
+    queue: Queue | None = None
     clock: Callable[[], datetime] = _now
 
     def authenticate(self, delivery: Delivery, received: datetime) -> None:
@@ -75,7 +77,14 @@ class Ingestor:
                 delivery.body, delivery.content_type or "", exc.message, received
             )
             raise type(exc)(exc.message, quarantine=key) from exc
-        saved = self.store.save(mail, delivery.body, delivery.content_type or "", received)
+        saved = self.store.save(
+            mail, delivery.body, delivery.content_type or "", received, track=self.queue is not None
+        )
+        if self.queue is not None and saved.status == PENDING:
+            # A failure here is a 5xx: SendGrid's redelivery finds the mail still
+            # pending and sends its id again, so no committed mail is left behind.
+            # A second message for one mail is harmless; the consumer claims it once.
+            self.queue.send(saved.id)
         return Outcome(saved.id, saved.duplicate, len(mail.attachments))
 
 

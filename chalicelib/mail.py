@@ -102,3 +102,46 @@ class InboundMail:
             "spam_report": self.spam_report,
             "sender_ip": self.sender_ip,
         }
+
+
+@dataclass(frozen=True)
+class StoredMail:
+    """A stored mail as its handlers see it: the contract's JSON, typed, without the bytes."""
+
+    id: str
+    received_at: str
+    subject: str | None
+    sender: Address | None
+    to: list[Address]
+    cc: list[Address]
+    envelope_to: list[str]
+    message_id: str | None
+    text: str | None
+    html: str | None
+    headers: list[tuple[str, str]]
+    attachments: list[dict[str, Any]]
+    document: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> StoredMail:
+        envelope = document.get("envelope") or {}
+        recipients = envelope.get("to") or [a["address"] for a in document["to"] + document["cc"]]
+        return cls(
+            id=document["id"],
+            received_at=document["received_at"],
+            subject=document["subject"],
+            sender=document["from"],
+            to=document["to"],
+            cc=document["cc"],
+            envelope_to=[address.strip().lower() for address in recipients if address.strip()],
+            message_id=document["message_id"],
+            text=document["text"],
+            html=document["html"],
+            headers=[(name, value) for name, value in document["headers"]],
+            attachments=document["attachments"],
+            document=document,
+        )
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((value for key, value in self.headers if key.lower() == name), None)

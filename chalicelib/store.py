@@ -35,12 +35,26 @@ from chalicelib.mail import InboundMail
 
 log = logging.getLogger(__name__)
 
-# One request must finish inside API Gateway's 29 s: at most 3 attempts of
-# 2 s to connect plus 5 s to read per call keeps even a slow call far below it.
+# One request must end inside Lambda's 25 s timeout (.chalice/config.json), and
+# so inside API Gateway's 29 s. Worst case of one call: total_max_attempts x
+# (connect + read) + the standard mode's backoff (random, at most 1 s before the
+# one retry) = 2 x (1 + 2) + 1 = 7 s. A delivery makes its calls one after
+# another: the raw PutObject, one per attachment, the transaction; the common
+# attached mail (three calls) is at most 21 s. (The previous max_attempts=3
+# meant 3 *retries*, 4 attempts: 4 x (2 + 5) + 7 = 35 s for a single call.)
+# Fewer, shorter attempts cost nothing: a 503 makes SendGrid retry for 72 hours,
+# and every write is idempotent (same keys; the conditional transaction, whose
+# ClientRequestToken botocore keeps across its retries). Timeouts apply per
+# socket operation, not per call: urllib3 sends a body under the connect
+# timeout, one send() at a time, and the read timeout counts from the last
+# byte sent, so a 4 MB PutObject is not cut short by them. Should more calls
+# than that all hit their worst case, Lambda's timeout ends the invocation:
+# a 5xx before the commit, a duplicate on the retry after it
+# (tests/test_reliability.py kills a process at both points).
 BOTO_CONFIG = Config(
-    connect_timeout=2,
-    read_timeout=5,
-    retries={"max_attempts": 3, "mode": "standard"},
+    connect_timeout=1,
+    read_timeout=2,
+    retries={"total_max_attempts": 2, "mode": "standard"},
 )
 
 # Presigned links must be SigV4: SigV2 links are refused by newer regions and by KMS-encrypted objects.
@@ -53,6 +67,7 @@ TRANSACTION_MAILBOXES = 99
 SUMMARY_TEXT_CHARS = 256
 PRESIGNED_SECONDS = 300
 ALL_MAILBOX = "all"
+PENDING = "pending"
 
 
 def mail_id(mail: InboundMail, raw_sha256: str) -> str:
@@ -74,6 +89,8 @@ def timestamp(moment: datetime) -> str:
 class Saved:
     id: str
     duplicate: bool
+    # The handoff status (``pending`` …) when the mail is tracked, else None.
+    status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,8 +150,9 @@ class MailStore:
             raise _storage_error("S3 PutObject", exc) from exc
 
     def save(
-        self, mail: InboundMail, raw: bytes, raw_content_type: str, received: datetime
+        self, mail: InboundMail, raw: bytes, raw_content_type: str, received: datetime, track: bool = False
     ) -> Saved:
+        """Store one delivery; with ``track`` the mail starts ``pending`` for the handoff to its handlers."""
         raw_digest = hashlib.sha256(raw).digest()
         raw_sha256 = raw_digest.hex()
         id_ = mail_id(mail, raw_sha256)
@@ -165,6 +183,9 @@ class MailStore:
             "raw_content_type": {"S": raw_content_type},
             "raw_size": {"N": str(len(raw))},
         }
+        if track:
+            item["status"] = {"S": PENDING}
+            item["attempts"] = {"N": "0"}
         if len(encoded.encode("utf-8")) > INLINE_DOCUMENT_BYTES:
             self._put(prefix + "mail.json", encoded.encode("utf-8"), "application/json")
             item["doc_key"] = {"S": prefix + "mail.json"}
@@ -191,12 +212,11 @@ class MailStore:
             if not _condition_failed(exc):
                 raise _storage_error("DynamoDB TransactWriteItems", exc) from exc
             self._write_overflow(mailboxes)
-            self._forget_duplicate(id_, prefix, mail)
-            return Saved(id_, duplicate=True)
+            return Saved(id_, duplicate=True, status=self._forget_duplicate(id_, prefix, mail))
         except BotoCoreError as exc:
             raise _storage_error("DynamoDB TransactWriteItems", exc) from exc
         self._write_overflow(mailboxes)
-        return Saved(id_, duplicate=False)
+        return Saved(id_, duplicate=False, status=PENDING if track else None)
 
     def _mailbox_entry(self, item: dict[str, Any], address: str) -> dict[str, Any]:
         return {
@@ -222,26 +242,37 @@ class MailStore:
             except (BotoCoreError, ClientError) as exc:
                 raise _storage_error("DynamoDB BatchWriteItem", exc) from exc
 
-    def _forget_duplicate(self, id_: str, prefix: str, mail: InboundMail) -> None:
-        """Remove what a duplicate delivery under other bytes wrote; the first delivery's objects stay."""
+    def _forget_duplicate(self, id_: str, prefix: str, mail: InboundMail) -> str | None:
+        """Remove what a duplicate delivery under other bytes wrote, and tell the stored mail's status.
+
+        The first delivery's objects stay. The status tells the caller whether
+        the mail still waits for its handoff.
+        """
         try:
             stored = self._dynamodb.get_item(
                 TableName=self._table,
                 Key={"pk": {"S": f"mail#{id_}"}, "sk": {"S": "mail"}},
-                ProjectionExpression="prefix",
+                ProjectionExpression="#p, #s",
+                ExpressionAttributeNames={"#p": "prefix", "#s": "status"},
                 ConsistentRead=True,
             ).get("Item")
-            if stored is None or stored["prefix"]["S"] == prefix:
-                return
+        except (BotoCoreError, ClientError) as exc:
+            raise _storage_error("DynamoDB GetItem", exc) from exc
+        if stored is None:
+            return None
+        status = stored["status"]["S"] if "status" in stored else None
+        if stored["prefix"]["S"] != prefix:
             keys = [prefix + "raw", prefix + "mail.json"]
             keys += [f"{prefix}attachments/{a.index}" for a in mail.attachments]
-            self._s3.delete_objects(
-                Bucket=self._bucket,
-                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
-            )
-        except (BotoCoreError, ClientError) as exc:
-            # The mail is stored; an orphan object is only waste, never wrong data.
-            log.warning("could not remove a duplicate delivery's objects (%s)", type(exc).__name__)
+            try:
+                self._s3.delete_objects(
+                    Bucket=self._bucket,
+                    Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+                )
+            except (BotoCoreError, ClientError) as exc:
+                # The mail is stored; an orphan object is only waste, never wrong data.
+                log.warning("could not remove a duplicate delivery's objects (%s)", type(exc).__name__)
+        return status
 
     def quarantine(self, raw: bytes, content_type: str, reason: str, received: datetime) -> str:
         """Keep an unreadable body aside for an operator; returns its key."""
@@ -260,8 +291,8 @@ class MailStore:
             item = self._dynamodb.get_item(
                 TableName=self._table,
                 Key={"pk": {"S": f"mail#{id_}"}, "sk": {"S": "mail"}},
-                ProjectionExpression="doc, doc_key, #p, raw_content_type, raw_size",
-                ExpressionAttributeNames={"#p": "prefix"},
+                ProjectionExpression="doc, doc_key, #p, raw_content_type, raw_size, #s, attempts, last_error",
+                ExpressionAttributeNames={"#p": "prefix", "#s": "status"},
             ).get("Item")
         except (BotoCoreError, ClientError) as exc:
             raise _storage_error("DynamoDB GetItem", exc) from exc
@@ -282,7 +313,18 @@ class MailStore:
         return document
 
     def document(self, id_: str) -> dict[str, Any]:
-        return self._document(self._item(id_))
+        """The stored mail's JSON, with its handoff state under ``processing`` (null when untracked)."""
+        item = self._item(id_)
+        document = self._document(item)
+        document["processing"] = None
+        if "status" in item:
+            error = item.get("last_error")
+            document["processing"] = {
+                "status": item["status"]["S"],
+                "attempts": int(item["attempts"]["N"]),
+                "error": json.loads(error["S"]) if error else None,
+            }
+        return document
 
     def read(self, ref: ObjectRef) -> bytes:
         return self._get(ref.key)

@@ -1,4 +1,4 @@
-"""The local stack behind `make dev`: moto's server as DynamoDB + S3, the table and bucket, and `chalice local`.
+"""The local stack behind `make dev`: moto's server as DynamoDB, S3 and SQS, the resources, and `chalice local`.
 
 Prints the webhook URL with fresh local credentials, a ready command that posts
 a sample mail, and one that reads it back. Ctrl-C (or SIGTERM) stops everything
@@ -21,7 +21,11 @@ from types import FrameType
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import boto3  # noqa: E402
+
+import app as app_module  # noqa: E402  (reads its environment on first use, not at import)
 from scripts.create_resources import create_resources  # noqa: E402
+from scripts.sqs_poller import Poller  # noqa: E402
 
 
 def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -55,6 +59,7 @@ def main() -> int:
     stage = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["local"]
     table = stage["environment_variables"]["MAILS_TABLE"]
     bucket = stage["environment_variables"]["MAILS_BUCKET"]
+    queue = stage["environment_variables"]["MAILS_QUEUE"]
     key, secret = "sendgrid", secrets.token_urlsafe(18)
     token = secrets.token_urlsafe(18)
     env = {
@@ -64,6 +69,9 @@ def main() -> int:
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         "MAIL_CREDENTIALS": f"{key}:{secret}",
+        "MAILS_TABLE": table,
+        "MAILS_BUCKET": bucket,
+        "MAILS_QUEUE": queue,
         "READ_TOKENS": token,
         "PYTHONUNBUFFERED": "1",
     }
@@ -84,7 +92,7 @@ def main() -> int:
         )
         processes.append(moto)
         wait_for_port(host, moto_port, moto)
-        create_resources(table, bucket)
+        create_resources(table, bucket, queue=queue)
         chalice = subprocess.Popen(
             [str(bin_dir / "chalice"), "local", "--stage", "local", "--host", host, "--port", str(port)],
             cwd=ROOT, env=env, start_new_session=True,
@@ -101,16 +109,20 @@ def main() -> int:
                     f"Read token:            {token}",
                     "Post a sample mail:",
                     f"  {sys.executable} scripts/send_mail.py scripts/sample.eml --url '{url}'",
-                    "Read it back (the id is in the answer):",
+                    "Read it back (the id is in the answer; \"processing\" shows its handoff):",
                     f"  curl -H 'Authorization: Bearer {token}' http://{host}:{port}/mails/ID",
+                    "Mail to reply+TOKEN@… goes to the replies mailbox, everything else to the inbox.",
                     "Ctrl-C stops everything.",
                     "",
                 ]
             ),
             flush=True,
         )
+        # Lambda's SQS event source, played by this process: every stored mail is
+        # routed to its mailbox and its status changes while the user watches.
+        poller = Poller(boto3.client("sqs"), queue, app_module.hand_off)
         while all(process.poll() is None for process in processes):
-            time.sleep(0.5)
+            poller.poll(wait_seconds=1)
         return 1
     except KeyboardInterrupt:
         return 0

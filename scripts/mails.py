@@ -1,4 +1,4 @@
-"""Read stored mail from a deployed or local service: list, show, raw, attachment.
+"""Read stored mail from a deployed or local service: list, show, raw, attachment, retry.
 
 The service's URL and a read token come from --url/--token or from the
 MAILS_URL/MAILS_TOKEN environment variables (a token on the command line ends
@@ -28,7 +28,9 @@ class Reader:
     def _get(self, path: str, **params: Any) -> requests.Response:
         # requests drops the Authorization header when it follows the 302 to S3,
         # which is what a presigned link needs.
-        response = self._session.get(self._url + path, params=params, timeout=self._timeout)
+        return self._check(self._session.get(self._url + path, params=params, timeout=self._timeout))
+
+    def _check(self, response: requests.Response) -> requests.Response:
         if response.status_code >= 400:
             try:
                 message = response.json().get("Message", response.text)
@@ -60,6 +62,12 @@ class Reader:
 
     def attachment(self, mail_id: str, index: int) -> bytes:
         return self._get(f"/mails/{mail_id}/attachments/{index}").content
+
+    def retry(self, mail_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._check(
+            self._session.post(f"{self._url}/mails/{mail_id}/retry", timeout=self._timeout)
+        ).json()
+        return answer
 
 
 def _width(text: str) -> int:
@@ -117,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     attachment.add_argument("id")
     attachment.add_argument("index", type=int)
     attachment.add_argument("-o", "--output")
+    retry = commands.add_parser("retry", help="hand a failed or bounced mail to its handler again")
+    retry.add_argument("id")
     args = parser.parse_args(argv)
     if not args.url or not args.token:
         parser.error("--url and --token (or MAILS_URL and MAILS_TOKEN) are required")
@@ -129,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             print(table(mails))
     elif args.command == "show":
         print(json.dumps(reader.show(args.id), ensure_ascii=False, indent=2))
+    elif args.command == "retry":
+        print(json.dumps(reader.retry(args.id)))
     elif args.command == "raw":
         _write(reader.raw(args.id), args.output, sys.stdout.buffer)
     else:

@@ -25,6 +25,7 @@ CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 STAGE_ENV = CONFIG["stages"]["local"]["environment_variables"]
 TABLE = STAGE_ENV["MAILS_TABLE"]
 BUCKET = STAGE_ENV["MAILS_BUCKET"]
+QUEUE = STAGE_ENV["MAILS_QUEUE"]
 KEY, SECRET = "sendgrid", "s3cr3t-ingest-value"
 TOKEN = "read-token-value-0123456789"
 
@@ -55,7 +56,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> str:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for name in ("MAIL_CREDENTIALS", "READ_TOKENS", "SENDGRID_VERIFICATION_KEY", "MAX_BODY_BYTES"):
+    for name in ("MAIL_CREDENTIALS", "READ_TOKENS", "SENDGRID_VERIFICATION_KEY", "MAX_BODY_BYTES", "MAILS_QUEUE"):
         monkeypatch.delenv(name, raising=False)
     return moto_endpoint
 
@@ -64,7 +65,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> str:
 def aws(aws_env: str) -> Iterator[str]:
     """A fresh emulator state with the table and bucket of the local stage."""
     requests.post(f"{aws_env}/moto-api/reset", timeout=10).raise_for_status()
-    create_resources(TABLE, BUCKET)
+    create_resources(TABLE, BUCKET, queue=QUEUE)
     app_module.deps.reset()
     yield aws_env
     app_module.deps.reset()

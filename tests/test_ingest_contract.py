@@ -100,6 +100,7 @@ def test_sendgrid_parsed_sample_is_stored_and_read_back_exactly(client: Client) 
         "sender_ip": "0.0.0.0",
         "raw_size": len(body),
         "raw_sha256": hashlib.sha256(body).hexdigest(),
+        "processing": {"status": "pending", "attempts": 0, "error": None},
     }
 
 
