@@ -30,10 +30,12 @@ from chalicelib.errors import (
     MailServiceError,
     NotConfiguredError,
     NotFoundError,
+    PayloadTooLargeError,
     StorageUnavailableError,
 )
 from chalicelib.handoff import Handoff, Ledger, Queue
 from chalicelib.ingest import Delivery, Ingestor, elapsed_ms
+from chalicelib.ses import SesIngestor, parse_notice
 from chalicelib.signature import SignatureVerifier
 from chalicelib.store import BOTO_CONFIG, S3_CONFIG, MailStore, ObjectRef
 
@@ -54,6 +56,7 @@ _ID = re.compile(r"^[a-z2-7]{26}$")
 # MAILS_QUEUE set to the stage's queue (the Makefile does), the same value the
 # stage's environment_variables give the running function.
 HANDOFF_QUEUE = os.environ.get("MAILS_QUEUE", "inbound-mail-handoff")
+SES_QUEUE = os.environ.get("SES_QUEUE", "inbound-mail-ses")
 DEFAULT_PAGE = 20
 INLINE_DOWNLOAD_BYTES = 4 * 1024 * 1024
 MAX_PAGE = 100
@@ -70,6 +73,7 @@ class _Dependencies:
         self._store: MailStore | None = None
         self._ingestor: Ingestor | None = None
         self._handoff: Handoff | None = None
+        self._ses: SesIngestor | None = None
         self._dynamodb: Any = None
 
     def settings(self) -> Settings:
@@ -93,6 +97,11 @@ class _Dependencies:
     def queue(self) -> Queue | None:
         name = self.settings().queue
         return Queue(boto3.client("sqs", config=BOTO_CONFIG), name) if name else None
+
+    def ses_ingestor(self) -> SesIngestor:
+        if self._ses is None:
+            self._ses = SesIngestor(self.settings().bucket, self.store(), self.queue())
+        return self._ses
 
     def handoff(self) -> Handoff:
         if self._handoff is None:
@@ -301,3 +310,23 @@ def hand_off(event: SQSEvent) -> None:
             raise HandlerFailed(f"{type(exc).__name__} handling mail {mail_id}") from None
         _log(route="handoff", id=mail_id, outcome=attempt.status, mailbox=attempt.route,
              receive_count=receive_count, ms=elapsed_ms(start))
+
+
+@app.on_sqs_message(queue=SES_QUEUE, batch_size=1)
+def receive_ses(event: SQSEvent) -> None:
+    """SES's second ingress: each message is one notification of a mail SES wrote to the bucket."""
+    for record in event:
+        start = time.perf_counter()
+        try:
+            outcome = deps.ses_ingestor().ingest(parse_notice(record.body))
+        except (BadRequestError, NotFoundError, PayloadTooLargeError) as exc:
+            # No retry can fix these: the object is kept aside (when there is
+            # one) and the message is done, rather than retried into the dead letters.
+            _log(route="ses", status=exc.status, outcome=type(exc).__name__,
+                 quarantine=exc.details.get("quarantine"), ms=elapsed_ms(start))
+            continue
+        except MailServiceError as exc:
+            _log(route="ses", status=exc.status, outcome=type(exc).__name__, ms=elapsed_ms(start))
+            raise StorageUnavailableError(exc.message) from None
+        _log(route="ses", status=200, id=outcome.id, outcome="duplicate" if outcome.duplicate else "stored",
+             attachments=outcome.attachments, ms=elapsed_ms(start))

@@ -23,7 +23,7 @@ import functools
 import re
 from collections.abc import Callable
 
-__all__ = ["WHATWG_LABELS", "codec_for", "decode"]
+__all__ = ["WHATWG_LABELS", "codec_for", "decode", "html_meta_charset"]
 
 # The label table of the WHATWG Encoding Standard (https://encoding.spec.whatwg.org/#names-and-labels),
 # keyed by the standard's encoding name.
@@ -570,3 +570,55 @@ def decode(data: bytes, charset: str | None) -> str:
             return bytes(data).decode("utf-8", "replace")
         except Exception:
             return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# The charset an HTML document declares for itself: a simplified form of the WHATWG prescan
+# (https://html.spec.whatwg.org/multipage/parsing.html#prescan-a-byte-stream-to-determine-its-encoding).
+
+_PRESCAN_BYTES = 1024
+_HTML_COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
+_META_TAG = re.compile(rb"<meta[\s/]([^>]*+)", re.IGNORECASE)
+_HTML_ATTRIBUTE = re.compile(rb"""([^\s=/>]++)(?:\s*+=\s*+(?:"([^"]*+)"?|'([^']*+)'?|([^\s>]*+)))?""")
+_CONTENT_CHARSET = re.compile(rb"""charset\s*+=\s*+["']?([^\s;"']++)""", re.IGNORECASE)
+
+
+def _meta_label(attributes: bytes) -> str | None:
+    values: dict[bytes, bytes] = {}
+    for match in _HTML_ATTRIBUTE.finditer(attributes):
+        name = match.group(1).lower()
+        value = next((group for group in match.groups()[1:] if group is not None), b"")
+        values.setdefault(name, value)
+    if b"charset" in values:
+        return values[b"charset"].decode("latin-1").strip()
+    if values.get(b"http-equiv", b"").strip().lower() == b"content-type":
+        found = _CONTENT_CHARSET.search(values.get(b"content", b""))
+        if found:
+            return found.group(1).decode("latin-1")
+    return None
+
+
+def html_meta_charset(data: bytes) -> str | None:
+    """The charset label of the first ``<meta charset>`` or ``http-equiv`` Content-Type in the first 1024 bytes.
+
+    For an HTML part that came without a MIME charset: the MIME label wins whenever there is
+    one. As in the WHATWG prescan, a UTF-16 label means UTF-8 (the bytes could not have been
+    read as ASCII otherwise) and x-user-defined means windows-1252; a label that names no
+    charset we know is ignored and the search goes on. Never raises.
+    """
+    try:
+        head = _HTML_COMMENT.sub(b"", bytes(data[:_PRESCAN_BYTES]))
+        for tag in _META_TAG.finditer(head):
+            label = _meta_label(tag.group(1))
+            if label is None:
+                continue
+            cleaned = _strip_label(label)
+            if cleaned == "x-user-defined":
+                return "windows-1252"
+            codec = codec_for(cleaned)
+            if codec is None:
+                continue
+            return "utf-8" if codec.startswith("utf-16") else cleaned
+    except Exception:  # total by contract
+        return None
+    return None

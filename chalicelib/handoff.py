@@ -156,16 +156,20 @@ class Ledger:
             ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=values,
         )
 
-    def requeue(self, mail_id: str) -> bool:
-        """A failed (or bounced) mail back to pending, for another round of attempts."""
+    def requeue(self, mail_id: str, now: datetime) -> bool:
+        """A failed or bounced mail back to pending, for another round of attempts.
+
+        So is one whose last attempt died with its lease (a crash or a Lambda
+        timeout leaves it ``processing`` while its message goes to the dead letters).
+        """
         return self._update(
             mail_id,
-            UpdateExpression="SET #s = :pending, attempts = :zero",
-            ConditionExpression="#s IN (:failed, :bounced)",
+            UpdateExpression="SET #s = :pending, attempts = :zero REMOVE lease_until",
+            ConditionExpression="#s IN (:failed, :bounced) OR (#s = :processing AND lease_until < :now)",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={
-                ":pending": {"S": PENDING}, ":zero": {"N": "0"},
-                ":failed": {"S": FAILED}, ":bounced": {"S": BOUNCED},
+                ":pending": {"S": PENDING}, ":zero": {"N": "0"}, ":processing": {"S": PROCESSING},
+                ":failed": {"S": FAILED}, ":bounced": {"S": BOUNCED}, ":now": {"S": now.isoformat()},
             },
         )
 
@@ -207,7 +211,7 @@ class Handoff:
 
     def retry(self, mail_id: str) -> None:
         """Another round of attempts for a failed or bounced mail."""
-        if not self.ledger.requeue(mail_id):
+        if not self.ledger.requeue(mail_id, self.clock()):
             status = self.ledger.status(mail_id)
             raise ConflictError(f"the mail is {status or 'not tracked'}; only failed or bounced mail is retried")
         self.queue.send(mail_id)

@@ -27,11 +27,14 @@ from chalicelib import charsets
 
 __all__ = [
     "attachment_filename",
+    "clean_filename",
     "decode_words",
+    "header_text",
     "parse_addresses",
     "parse_date",
     "parse_header_block",
     "parse_message_id",
+    "split_header_block",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -187,14 +190,36 @@ def _decode_raw(value: bytes, charset: str | None) -> str:
             pass
     elif value.isascii() and b"\x1b$" in value:
         return charsets.decode(value, "iso-2022-jp")
+    if charsets.codec_for(charset) == "utf-8":
+        # These bytes are not UTF-8 whatever the hint says: the windows-1252 guess keeps
+        # every byte as a character where UTF-8 would make each one U+FFFD.
+        charset = None
     return charsets.decode(value, charset)
 
 
-def _parse_header_block(block: bytes, charset: str | None) -> list[tuple[str, str]]:
+def header_text(value: bytes | str, charset: str | None = None) -> str:
+    """A raw header value as text, RFC 2047 words and folding left as they are.
+
+    `value` is the header's bytes, or a string holding them as ``surrogateescape``
+    escapes (what Python's email package gives with ``compat32``). 7-bit values are
+    returned as they are (raw ISO-2022-JP decoded); 8-bit values are UTF-8 when valid
+    (RFC 6532), else decoded in `charset`, the hint a caller has for the sender's
+    charset (the message's own charset, SendGrid's ``charsets`` entry); without a
+    hint, or with a UTF-8 one, windows-1252. The result never holds a lone surrogate.
+    """
+    try:
+        raw = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogateescape")
+        return _OTHER_SURROGATE.sub("\ufffd", _ESCAPED_BYTE.sub("\ufffd", _decode_raw(bytes(raw), charset)))
+    except Exception:  # total by contract: a string with other lone surrogates, say
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        return _OTHER_SURROGATE.sub("\ufffd", _ESCAPED_BYTE.sub("\ufffd", text))
+
+
+def _split_header_block(block: bytes) -> list[tuple[str, bytes]]:
     fields: list[tuple[str, list[bytes]]] = []
     current: list[bytes] | None = None
-    for line in block.splitlines():
-        if not line:
+    for line in block.splitlines(keepends=True):
+        if not line.strip(b"\r\n"):
             if fields:
                 break  # the empty line that ends a header section
             continue
@@ -209,10 +234,21 @@ def _parse_header_block(block: bytes, charset: str | None) -> list[tuple[str, st
             continue
         current = [line[colon + 1 :]]
         fields.append((name.decode("ascii"), current))
-    return [
-        (name, decode_words(_decode_raw(b"".join(lines), charset)).strip(_LINEAR_WHITESPACE))
-        for name, lines in fields
-    ]
+    return [(name, b"".join(lines).rstrip(b"\r\n")) for name, lines in fields]
+
+
+def split_header_block(block: bytes) -> list[tuple[str, bytes]]:
+    """Ordered (name, raw value) pairs of a raw header block, values as bytes with their folding kept.
+
+    The same lines as :func:`parse_header_block` reads (LF, CRLF or CR line ends; lines
+    that are not a header skipped with their continuations; an empty line ends the
+    block), for callers that must parse a value's structure before decoding its words,
+    as an address list must.
+    """
+    try:
+        return _split_header_block(bytes(block))
+    except Exception:  # total by contract
+        return []
 
 
 def parse_header_block(block: bytes, charset: str | None = None) -> list[tuple[str, str]]:
@@ -226,7 +262,10 @@ def parse_header_block(block: bytes, charset: str | None = None) -> list[tuple[s
     first header are skipped. An empty line ends the block.
     """
     try:
-        return _parse_header_block(bytes(block), charset)
+        return [
+            (name, decode_words(header_text(value, charset)).strip(_LINEAR_WHITESPACE))
+            for name, value in _split_header_block(bytes(block))
+        ]
     except Exception:  # total by contract
         return []
 
@@ -462,12 +501,28 @@ def _candidates(params: list[tuple[str, str]], wanted: str) -> list[str]:
     return found
 
 
+def clean_filename(name: object) -> str | None:
+    """A file name as given, minus control characters, bidi overrides and surrounding whitespace; None when empty.
+
+    The name stays data: ``..`` or ``C:\\x\\y.exe`` come back as written, for a reader to
+    show, and are never used as a path by this service.
+    """
+    if not isinstance(name, str):
+        return None
+    try:
+        cleaned = _OTHER_SURROGATE.sub("\ufffd", _ESCAPED_BYTE.sub("\ufffd", name))
+        cleaned = cleaned.translate(_UNSAFE_IN_NAME).strip()
+    except Exception:  # total by contract
+        return None
+    return cleaned or None
+
+
 def _attachment_filename(disposition: str | None, content_type: str | None) -> str | None:
     for header, wanted in ((disposition, "filename"), (content_type, "name")):
         if not isinstance(header, str):
             continue
         for candidate in _candidates(_parameters(_clean(header)), wanted):
-            name = candidate.translate(_UNSAFE_IN_NAME).strip()
+            name = clean_filename(candidate)
             if name:
                 return name
     return None

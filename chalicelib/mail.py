@@ -67,6 +67,8 @@ class InboundMail:
     spam_score: float | None
     spam_report: str | None
     sender_ip: str | None
+    # SES's verdicts (spam, virus, spf, dkim, dmarc); None for SendGrid's posts.
+    verdicts: dict[str, str | None] | None = None
 
     def recipients(self) -> list[str]:
         """Lower-cased envelope recipients, else the To and Cc addresses: the mailboxes this mail is filed under."""
@@ -101,6 +103,7 @@ class InboundMail:
             "spam_score": self.spam_score,
             "spam_report": self.spam_report,
             "sender_ip": self.sender_ip,
+            "verdicts": self.verdicts,
         }
 
 

@@ -1,21 +1,28 @@
 """SendGrid's Inbound Parse form, in either mode, → one InboundMail.
 
-Parsed mode posts the mail's parts as fields in the mail's own charsets, named
-in ``charsets``; "Send Raw" posts the whole message in ``email``. Nothing here
-trusts the payload: every field may be absent or junk, and a junk field becomes
-``None``, never an exception (SendGrid cannot fix a mail by retrying it).
+Parsed mode posts the mail's parts as fields: ``text`` and ``html`` in the mail's
+own charsets and ``subject``/``from``/``to``/``cc`` (usually already decoded from
+RFC 2047, usually as UTF-8), each charset named in ``charsets``, beside the raw
+header block in ``headers``. "Send Raw" posts the whole message in ``email``.
+Nothing here trusts the payload: every field may be absent or junk, and a junk
+field becomes ``None``, never an exception (SendGrid cannot fix a mail by
+retrying it). Every string handed out is Unicode without lone surrogates, so
+that the stored JSON always encodes as UTF-8.
 """
 
 from __future__ import annotations
 
+import binascii
+import dataclasses
 import ipaddress
 import json
 import math
 import re
+from collections.abc import Callable
 from email import policy
 from email.message import Message
-from email.parser import BytesParser
-from typing import Any
+from email.parser import BytesHeaderParser, BytesParser
+from typing import Any, TypeVar
 
 from chalicelib import charsets, headers
 from chalicelib.errors import MalformedMailError, PayloadTooLargeError
@@ -24,8 +31,31 @@ from chalicelib.multipart import Form
 
 _DKIM_ENTRY = re.compile(r"^\s*@?([^\s:@{},]+)\s*:\s*([A-Za-z_-]+)\s*$")
 _ATTACHMENT_FIELD = re.compile(r"^attachment(\d{1,4})$")
+# RFC 6838 type and subtype names; anything else is stored as application/octet-stream,
+# since the type becomes an S3 object's Content-Type header.
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+_SPF_RESULTS = frozenset({"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"})
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_WHITESPACE = re.compile(r"\s+")
+_ASCII_LABELS = frozenset({"usascii", "ascii", "ansix341968", "us", "iso646us"})
+_HEADER_FIELDS = frozenset({"subject", "from", "to", "cc"})
 MAX_MIME_DEPTH = 32
 MAX_MIME_PARTS = 1000
+
+_T = TypeVar("_T")
+
+
+def _safe(call: Callable[[], _T], default: _T) -> _T:
+    """The email package's accessors on hostile headers: their answer, or the default when they raise."""
+    try:
+        return call()
+    except Exception:
+        return default
+
+
+def _text(value: str) -> str:
+    """No lone surrogate may reach the store: json.dumps(...).encode("utf-8") would raise on it."""
+    return _LONE_SURROGATE.sub("\ufffd", value)
 
 
 def _json_object(raw: bytes | None) -> dict[str, Any]:
@@ -33,7 +63,7 @@ def _json_object(raw: bytes | None) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(charsets.decode(raw, "utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -42,28 +72,28 @@ def _ascii_field(form: Form, name: str) -> str | None:
     raw = form.fields.get(name)
     if raw is None:
         return None
-    value = charsets.decode(raw, "utf-8").strip()
+    value = _text(charsets.decode(raw, "utf-8")).strip()
     return value or None
 
 
 def _envelope(form: Form) -> Envelope | None:
+    """``{"to": [...], "from": "..."}``; None unless it names a sender or a recipient."""
     data = _json_object(form.fields.get("envelope"))
-    if not data:
-        return None
     sender = data.get("from")
     recipients = data.get("to")
     if isinstance(recipients, str):
         recipients = [recipients]
     if not isinstance(recipients, list):
         recipients = []
-    return Envelope(
-        sender if isinstance(sender, str) else None,
-        tuple(r for r in recipients if isinstance(r, str)),
-    )
+    found = tuple(_text(r).strip() for r in recipients if isinstance(r, str) and r.strip())
+    sender = _text(sender).strip() if isinstance(sender, str) else None
+    if sender is None and not found:
+        return None
+    return Envelope(sender, found)
 
 
 def _dkim(value: str | None) -> list[dict[str, str]] | None:
-    """``{@example.com : pass, @other.org : fail}`` → entries; junk → None."""
+    """``{@example.com : pass, @other.org : fail}`` → entries; ``none`` → []; junk → None."""
     if value is None:
         return None
     value = value.strip()
@@ -80,6 +110,13 @@ def _dkim(value: str | None) -> list[dict[str, str]] | None:
     return entries
 
 
+def _spf(value: str | None) -> str | None:
+    """One of RFC 7208's results (the first word, lower-cased); anything else → None."""
+    words = (value or "").split()
+    result = words[0].lower() if words else ""
+    return result if result in _SPF_RESULTS else None
+
+
 def _spam_score(value: str | None) -> float | None:
     if value is None:
         return None
@@ -94,9 +131,17 @@ def _sender_ip(value: str | None) -> str | None:
     if value is None:
         return None
     try:
-        return str(ipaddress.ip_address(value))
+        return str(ipaddress.ip_address(value.strip("[]")))
     except ValueError:
         return None
+
+
+def _media_type(value: object) -> str:
+    if isinstance(value, str):
+        candidate = value.split(";", 1)[0].strip().lower()
+        if _MEDIA_TYPE.fullmatch(candidate):
+            return candidate
+    return "application/octet-stream"
 
 
 def _header(pairs: list[tuple[str, str]], name: str) -> str | None:
@@ -107,30 +152,69 @@ def _header(pairs: list[tuple[str, str]], name: str) -> str | None:
     return None
 
 
+def _all(pairs: list[tuple[str, str]], name: str) -> str | None:
+    """Every occurrence of an address header, as one list (two To: lines are one list of recipients)."""
+    name = name.lower()
+    values = [value for key, value in pairs if key.lower() == name]
+    return ", ".join(values) if values else None
+
+
+def _addresses(value: str | None) -> list[Address]:
+    return headers.parse_addresses(value) if value else []
+
+
 def _first_address(addresses: list[Address]) -> Address | None:
     return addresses[0] if addresses else None
 
 
-def _strip_cid(value: str | None) -> str | None:
-    if value is None:
+def _content_id(value: object) -> str | None:
+    if not isinstance(value, str):
         return None
-    value = value.strip().strip("<>").strip()
+    value = _WHITESPACE.sub("", _text(value)).strip("<>")
     return value or None
+
+
+def _is_ascii_label(label: str | None) -> bool:
+    return label is None or re.sub(r"[^a-z0-9]", "", label.lower()) in _ASCII_LABELS
+
+
+def _html(data: bytes, label: str | None) -> str:
+    """An HTML part: its MIME (or ``charsets``) label wins; without one, its own ``<meta charset>``."""
+    if _is_ascii_label(label) and not data.isascii():
+        label = charsets.html_meta_charset(data) or label
+    return charsets.decode(data, label)
+
+
+def _hint(*labels: object) -> str | None:
+    """The first label that says more than "UTF-8 or windows-1252", for raw 8-bit headers.
+
+    Only charsets that keep ASCII as ASCII can explain 8-bit bytes among ASCII ones; UTF-7,
+    UTF-16 and UTF-32 cannot.
+    """
+    for label in labels:
+        if not isinstance(label, str):
+            continue
+        codec = charsets.codec_for(label)
+        if codec is not None and codec != "cp1252" and not codec.startswith("utf"):
+            return label
+    return None
 
 
 def parse(form: Form) -> InboundMail:
     if "email" in form.fields or "email" in form.files:
-        return _raw(form)
-    if any(name in form.fields for name in ("headers", "text", "html")):
-        return _parsed(form)
-    raise MalformedMailError("the form carries neither headers/text/html nor email")
+        mail = _raw(form)
+    elif any(name in form.fields for name in ("headers", "text", "html")):
+        mail = _parsed(form)
+    else:
+        raise MalformedMailError("the form carries neither headers/text/html nor email")
+    return _scrubbed(mail)
 
 
 def _common(form: Form) -> dict[str, Any]:
     spam_report = form.fields.get("spam_report")
     return {
         "envelope": _envelope(form),
-        "spf": _ascii_field(form, "SPF"),
+        "spf": _spf(_ascii_field(form, "SPF")),
         "dkim": _dkim(_ascii_field(form, "dkim")),
         "spam_score": _spam_score(_ascii_field(form, "spam_score")),
         "spam_report": charsets.decode(spam_report, "utf-8") if spam_report is not None else None,
@@ -138,41 +222,63 @@ def _common(form: Form) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# Parsed mode
+
+
 def _parsed(form: Form) -> InboundMail:
     names = _json_object(form.fields.get("charsets"))
 
-    def text(field: str) -> str | None:
+    def label(field: str) -> str | None:
+        value = names.get(field)
+        return value if isinstance(value, str) else None
+
+    # Raw 8-bit bytes in the header block (no RFC 2047) are read in the first charset the
+    # form names that is neither UTF-8 nor windows-1252: the sender's own, most likely.
+    hint = _hint(label("headers"), label("subject"), label("from"), label("text"), label("html"))
+
+    def field_text(field: str) -> str | None:
         raw = form.fields.get(field)
         if raw is None:
             return None
-        label = names.get(field)
-        return charsets.decode(raw, label if isinstance(label, str) else None)
+        if field in _HEADER_FIELDS and charsets.codec_for(label(field)) is None:
+            # No charset named, or one that names nothing ("unknown-8bit"): a raw header value.
+            return headers.header_text(raw, hint)
+        return charsets.decode(raw, label(field))
 
-    header_label = names.get("headers")
-    pairs = headers.parse_header_block(
-        form.fields.get("headers", b""), header_label if isinstance(header_label, str) else None
-    )
+    block = form.fields.get("headers", b"")
+    raw_headers = headers.split_header_block(block)
+    pairs = headers.parse_header_block(block, label("headers") or hint)
 
-    def addresses(field: str, header: str) -> list[Address]:
-        value = text(field)
-        if value is None:
-            value = _header(pairs, header)
-        return headers.parse_addresses(value) if value else []
+    def raw_header(name: str, field: str) -> str | None:
+        # Addresses are parsed before their display names are decoded: a decoded name may
+        # hold a comma, a quote or an "@" (SendGrid's own `from` field has lost that structure).
+        wanted = name.lower()
+        values = [headers.header_text(value, _hint(label(field)) or hint)
+                  for key, value in raw_headers if key.lower() == wanted]
+        return ", ".join(values) if values else None
 
-    subject = text("subject")
-    if subject is None:
-        subject = _header(pairs, "Subject")
+    def addresses(field: str, name: str) -> list[Address]:
+        return _addresses(raw_header(name, field)) or _addresses(field_text(field))
+
+    subject = field_text("subject")
+    if subject is not None:
+        subject = headers.decode_words(subject)  # some senders' subjects come still encoded
+    header_subject = _header(pairs, "Subject")
+    if subject is None or ("\ufffd" in subject and header_subject and "\ufffd" not in header_subject):
+        subject = header_subject
+    html = form.fields.get("html")
     return InboundMail(
         mode="parsed",
         message_id=headers.parse_message_id(_header(pairs, "Message-ID")),
         date=headers.parse_date(_header(pairs, "Date")),
-        subject=headers.decode_words(subject) if subject is not None else None,
+        subject=subject,
         sender=_first_address(addresses("from", "From")),
         to=addresses("to", "To"),
         cc=addresses("cc", "Cc"),
-        reply_to=headers.parse_addresses(_header(pairs, "Reply-To") or ""),
-        text=text("text"),
-        html=text("html"),
+        reply_to=_addresses(raw_header("Reply-To", "reply_to")),
+        text=field_text("text"),
+        html=None if html is None else _html(html, label("html")),
         headers=pairs,
         attachments=_parsed_attachments(form),
         **_common(form),
@@ -183,131 +289,406 @@ def _parsed_attachments(form: Form) -> list[Attachment]:
     info = _json_object(form.fields.get("attachment-info"))
     content_ids = _json_object(form.fields.get("content-ids"))
     cid_of = {v: k for k, v in content_ids.items() if isinstance(v, str)}
-    numbered = sorted(
-        (int(match.group(1)), part)
-        for name, part in form.files.items()
-        if (match := _ATTACHMENT_FIELD.match(name))
-    )
+    # attachment1..N give the order; a gap (a part a proxy dropped) leaves no hole in the index.
+    numbered: list[tuple[int, str, str | None, str | None, bytes | memoryview]] = []
+    for name, part in form.files.items():
+        if match := _ATTACHMENT_FIELD.match(name):
+            numbered.append((int(match.group(1)), name, part.filename, part.content_type, part.data))
+    for name, value in form.fields.items():
+        if (match := _ATTACHMENT_FIELD.match(name)) and name not in form.files:
+            numbered.append((int(match.group(1)), name, None, None, value))  # a file part without a filename
+    numbered.sort(key=lambda entry: entry[0])
     attachments = []
-    for position, (_, part) in enumerate(numbered, start=1):
-        details = info.get(part.name)
+    for position, (_, name, part_filename, part_type, data) in enumerate(numbered, start=1):
+        details = info.get(name)
         details = details if isinstance(details, dict) else {}
-        filename = details.get("filename")
-        if not isinstance(filename, str):
-            filename = part.filename
+        filename = None
+        for candidate in (details.get("filename"), details.get("name"), part_filename):
+            if isinstance(candidate, str):
+                filename = headers.clean_filename(headers.decode_words(candidate))
+                if filename:
+                    break
         content_type = details.get("type")
-        if not isinstance(content_type, str) or not content_type:
-            content_type = part.content_type or "application/octet-stream"
-        content_id = details.get("content-id")
-        if not isinstance(content_id, str):
-            content_id = cid_of.get(part.name)
-        content_id = _strip_cid(content_id)
+        if not isinstance(content_type, str) or not content_type.strip():
+            content_type = part_type
+        content_id = _content_id(details.get("content-id")) or _content_id(cid_of.get(name))
         attachments.append(
             Attachment(
                 index=position,
-                filename=headers.decode_words(filename) if filename else (filename or None),
-                content_type=content_type.strip().lower(),
+                filename=filename,
+                content_type=_media_type(content_type),
                 content_id=content_id,
                 disposition="inline" if content_id else "attachment",
-                data=part.data,
+                data=data,
             )
         )
     return attachments
 
 
-def _raw_header_text(value: str) -> str:
-    # compat32 hands 8-bit header bytes over as surrogate escapes; RFC 6532 says
-    # they are UTF-8, and the charset table decides what they become otherwise.
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
-        value = charsets.decode(value.encode("ascii", "surrogateescape"), "utf-8")
-    return headers.decode_words(value)
+# ---------------------------------------------------------------------------------------------
+# Raw mode
+#
+# The message is read with policy.compat32, not policy.default, on purpose. compat32 keeps
+# every header value raw (8-bit bytes as surrogate escapes), so that headers.py decodes them
+# with our charset table: WHATWG labels, CP932 for Shift_JIS and ISO-2022-JP, a hint for
+# unlabelled 8-bit bytes. policy.default decodes headers itself with Python's strict
+# codecs (no CP932 or WHATWG aliasing: ① and ㈱ in an ISO-2022-JP subject are lost), turns
+# 8-bit bytes into U+FFFD, and its header parser has raised on malformed headers in several
+# Python releases. What policy.default does better for bodies is done here by hand:
+# transfer encodings as they occur in the wild (any case, trailing blanks and comments,
+# 8bit, binary, broken base64, x-uuencode), the charset from the Content-Type (none means
+# us-ascii, which charsets.decode reads as UTF-8 first, windows-1252 else), and the
+# original bytes of a forwarded message rather than a re-serialization.
 
 
 def _raw(form: Form) -> InboundMail:
     source = form.fields.get("email")
     if source is None:
         source = bytes(form.files["email"].data)
-    # compat32 keeps header values raw, so that headers.py decodes them with our
-    # charset table (CP932, WHATWG labels); policy.default would decode them with
-    # Python's strict codecs first.
+    return _message(source, "raw", _common(form))
+
+
+_NO_FIELDS: dict[str, Any] = {
+    "envelope": None, "spf": None, "dkim": None, "spam_score": None, "spam_report": None, "sender_ip": None,
+}
+
+
+def raw_mail(source: bytes, mode: str = "raw") -> InboundMail:
+    """A whole MIME message (SendGrid's ``email`` field, or any other ingress's) → InboundMail.
+
+    The fields only SendGrid's form carries (envelope, SPF, DKIM, spam score and report,
+    sender IP) are None. Raises PayloadTooLargeError for a hostile nesting, nothing else.
+    """
+    return _scrubbed(_message(bytes(source), mode, _NO_FIELDS))
+
+
+def _message(source: bytes, mode: str, common: dict[str, Any]) -> InboundMail:
     try:
         message = BytesParser(policy=policy.compat32).parsebytes(source)
     except RecursionError:
         # The stdlib parser recurses once per nesting level; about a thousand
         # levels exhaust the stack, and nothing legitimate nests so deep.
         raise PayloadTooLargeError("the message nests too deep") from None
-    pairs = [(name, _raw_header_text(str(value)).strip()) for name, value in message.raw_items()]
+    leaves = _leaves(message)
+    # Raw 8-bit header bytes are read in the charset the sender wrote the message in.
+    hint = _hint(_charset(message), *(_charset(part) for part, _ in leaves if part.get_content_maintype() == "text"))
+    raw_pairs = [(name, headers.header_text(value, hint)) for name, value in message.raw_items()]
+    pairs = [(name, headers.decode_words(value).strip(" \t\r\n")) for name, value in raw_pairs]
     texts: list[str] = []
     htmls: list[str] = []
     attachments: list[Attachment] = []
-    for part in _leaves(message):
-        content_type = part.get_content_type()
-        disposition = part.get_content_disposition()
+    for part, path in leaves:
+        content_type = _safe(part.get_content_type, "application/octet-stream")
+        disposition = _safe(part.get_content_disposition, None)
         filename = headers.attachment_filename(
-            _optional(part.get("Content-Disposition")), _optional(part.get("Content-Type"))
+            _part_header(part, "Content-Disposition", hint), _part_header(part, "Content-Type", hint)
         )
-        body_like = disposition != "attachment" and filename is None
-        if body_like and content_type in ("text/plain", "text/html"):
-            payload = part.get_payload(decode=True)
-            decoded = charsets.decode(payload if isinstance(payload, bytes) else b"", part.get_content_charset())
-            (texts if content_type == "text/plain" else htmls).append(decoded)
+        if content_type in ("text/plain", "text/html") and disposition != "attachment" and filename is None:
+            data = _payload(part)
+            label = _charset(part)
+            if content_type == "text/plain":
+                texts.append(charsets.decode(data, label))
+            else:
+                htmls.append(_html(data, label))
             continue
+        content_id = _content_id(_part_header(part, "Content-ID", hint))
+        inline = disposition == "inline" or (disposition is None and content_id is not None)
         attachments.append(
             Attachment(
                 index=len(attachments) + 1,
                 filename=filename,
-                content_type=content_type,
-                content_id=_strip_cid(_optional(part.get("Content-ID"))),
-                disposition=disposition or ("inline" if part.get("Content-ID") else "attachment"),
-                data=_part_bytes(part),
+                content_type=_media_type(content_type),
+                content_id=content_id,
+                disposition="inline" if inline else "attachment",
+                data=_nested_message(source, part, path) if content_type.startswith("message/") else _payload(part),
             )
         )
     return InboundMail(
-        mode="raw",
+        mode=mode,
         message_id=headers.parse_message_id(_header(pairs, "Message-ID")),
         date=headers.parse_date(_header(pairs, "Date")),
         subject=_header(pairs, "Subject"),
-        sender=_first_address(headers.parse_addresses(_header(pairs, "From") or "")),
-        to=headers.parse_addresses(", ".join(v for k, v in pairs if k.lower() == "to")),
-        cc=headers.parse_addresses(", ".join(v for k, v in pairs if k.lower() == "cc")),
-        reply_to=headers.parse_addresses(_header(pairs, "Reply-To") or ""),
-        text="\n".join(texts) if texts else None,
-        html="\n".join(htmls) if htmls else None,
+        sender=_first_address(_addresses(_header(raw_pairs, "From"))),
+        to=_addresses(_all(raw_pairs, "To")),
+        cc=_addresses(_all(raw_pairs, "Cc")),
+        reply_to=_addresses(_header(raw_pairs, "Reply-To")),
+        text=_joined(texts),
+        html=_joined(htmls),
         headers=pairs,
         attachments=attachments,
-        **_common(form),
+        **common,
     )
 
 
-def _optional(value: object) -> str | None:
-    return None if value is None else str(value)
+def _joined(parts: list[str]) -> str | None:
+    """Several body parts of one kind (Apple Mail writes text, image, text) in order, each on its own lines."""
+    if not parts:
+        return None
+    out = [parts[0]]
+    for part in parts[1:]:
+        if out[-1] and not out[-1].endswith(("\n", "\r")):
+            out.append("\n")
+        out.append(part)
+    return "".join(out)
 
 
-def _leaves(message: Message) -> list[Message]:
-    """Every non-multipart part in order; a forwarded ``message/rfc822`` is one leaf, not descended into.
+def _charset(part: Message) -> str | None:
+    return _safe(part.get_content_charset, None)
 
-    Iterative, with bounds on depth and count, so that a hostile nesting costs
-    neither the stack nor unbounded time.
+
+def _part_header(part: Message, name: str, hint: str | None) -> str | None:
+    """A part's header as text with its 8-bit bytes decoded; the email package's own accessors turn them into U+FFFD."""
+    wanted = name.lower()
+    for key, value in part.raw_items():
+        if key.lower() == wanted:
+            return headers.header_text(value, hint)
+    return None
+
+
+def _leaves(message: Message) -> list[tuple[Message, tuple[tuple[Message, int], ...]]]:
+    """Every non-multipart part in order, with its path (each multipart above it and its index there).
+
+    A forwarded ``message/rfc822`` is one leaf, not descended into. Iterative, with bounds
+    on depth and count, so that a hostile nesting costs neither the stack nor unbounded time.
     """
-    leaves: list[Message] = []
-    stack: list[tuple[Message, int]] = [(message, 0)]
+    leaves: list[tuple[Message, tuple[tuple[Message, int], ...]]] = []
+    stack: list[tuple[Message, tuple[tuple[Message, int], ...]]] = [(message, ())]
     while stack:
-        part, depth = stack.pop()
+        part, path = stack.pop()
         if part.get_content_maintype() == "multipart" and part.is_multipart():
-            if depth >= MAX_MIME_DEPTH:
+            if len(path) >= MAX_MIME_DEPTH:
                 raise PayloadTooLargeError(f"the message nests more than {MAX_MIME_DEPTH} multiparts deep")
-            children = [child for child in part.get_payload() if isinstance(child, Message)]
-            stack.extend((child, depth + 1) for child in reversed(children))
+            children = part.get_payload()
+            if isinstance(children, list):
+                stack.extend(
+                    (child, (*path, (part, index)))
+                    for index, child in reversed(list(enumerate(children)))
+                    if isinstance(child, Message)
+                )
             continue
-        leaves.append(part)
+        leaves.append((part, path))
         if len(leaves) > MAX_MIME_PARTS:
             raise PayloadTooLargeError(f"the message has more than {MAX_MIME_PARTS} parts")
     return leaves
 
 
-def _part_bytes(part: Message) -> bytes:
-    if part.get_content_type() == "message/rfc822" and part.is_multipart():
-        inner = part.get_payload(0)
-        return inner.as_bytes() if isinstance(inner, Message) else b""
-    payload = part.get_payload(decode=True)
-    return payload if isinstance(payload, bytes) else b""
+# -- transfer encodings ------------------------------------------------------------------------
+
+_BASE64_WHOLE = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+_BASE64_LINE = re.compile(rb"[A-Za-z0-9+/=]*")
+_PADDING = re.compile(rb"=+")
+_BLANKS = b" \t\r\n\x0b\x0c"
+_UU_BEGIN = re.compile(rb"begin(?:\s|$)", re.IGNORECASE)
+
+
+def _transfer_encoding(part: Message) -> str:
+    value = _part_header(part, "Content-Transfer-Encoding", None) or ""
+    value = re.sub(r"\([^()]*\)", " ", value)  # RFC 822 comments: "base64 (by Foo Mailer)"
+    words = value.replace('"', " ").split()
+    return words[0].lower() if words else ""
+
+
+def _base64_chunks(data: bytes) -> bytes:
+    # Padding in the middle: encoders that wrote each chunk on its own. A trailing single
+    # character makes no byte and is dropped; missing padding is added.
+    out = []
+    for chunk in _PADDING.split(data):
+        chunk = chunk[: len(chunk) - len(chunk) % 4] if len(chunk) % 4 == 1 else chunk
+        if chunk:
+            out.append(binascii.a2b_base64(chunk + b"=" * (-len(chunk) % 4)))
+    return b"".join(out)
+
+
+def _base64(data: bytes) -> bytes:
+    """Lenient base64: the stdlib returns the encoded text itself for a truncated body, and decodes list footers."""
+    compact = data.translate(None, _BLANKS)
+    if _BASE64_WHOLE.fullmatch(compact):
+        return _base64_chunks(compact)
+    # Something that is not base64 follows the data (a mailing list's footer, as a rule):
+    # decode the lines up to it.
+    lines = []
+    for line in data.splitlines():
+        line = line.strip(_BLANKS)
+        if not _BASE64_LINE.fullmatch(line):
+            break
+        lines.append(line)
+    if not any(lines):
+        return data  # not base64 at all, whatever the header says: keep what was sent
+    return _base64_chunks(b"".join(lines))
+
+
+def _uudecode(data: bytes) -> bytes:
+    lines = iter(data.splitlines())
+    for line in lines:
+        if _UU_BEGIN.match(line.strip()):
+            break
+    else:
+        return data
+    out = []
+    for line in lines:
+        stripped = line.strip()
+        if stripped == b"end":
+            break
+        if not stripped or stripped == b"`":
+            continue
+        try:
+            out.append(binascii.a2b_uu(line))
+        except binascii.Error:
+            # Trailing garbage from broken encoders, as the stdlib's own workaround.
+            try:
+                out.append(binascii.a2b_uu(line[: (((line[0] - 32) & 63) * 4 + 5) // 3]))
+            except binascii.Error:
+                continue
+    return b"".join(out)
+
+
+def _decode_transfer(data: bytes, encoding: str) -> bytes:
+    try:
+        if encoding == "base64":
+            return _base64(data)
+        if encoding in ("quoted-printable", "quotedprintable"):
+            return binascii.a2b_qp(data)
+        if encoding in ("x-uuencode", "uuencode", "uue", "x-uue"):
+            return _uudecode(data)
+    except (binascii.Error, ValueError):
+        return data
+    return data  # 7bit, 8bit, binary, or a name we do not know: the bytes as sent
+
+
+def _raw_payload(part: Message) -> bytes:
+    # The payload as the parser stored it: a str holding the original bytes as ASCII and
+    # surrogate escapes. get_payload() would decode it lossily first.
+    payload = vars(part).get("_payload")
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogateescape")
+    if isinstance(payload, bytes):
+        return payload
+    return b""
+
+
+def _payload(part: Message) -> bytes:
+    return _decode_transfer(_raw_payload(part), _transfer_encoding(part))
+
+
+# -- forwarded messages ------------------------------------------------------------------------
+
+_HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")  # the email package's headerRE
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def _body_start(data: bytes) -> int:
+    """Where the body begins after a header block, by the email package's own rules."""
+    pos = 0
+    while pos < len(data):
+        end = _LINE_END.search(data, pos)
+        line_end = end.end() if end else len(data)
+        if end is not None and end.start() == pos:
+            return line_end  # the empty line
+        if not _HEADER_LINE.match(data, pos):
+            return pos  # a line that is no header starts the body
+        pos = line_end
+    return len(data)
+
+
+def _nth_part(body: bytes, boundary: str, index: int) -> bytes | None:
+    """The bytes of part `index` of a multipart body, as the email package splits it."""
+    escaped = re.escape(boundary.encode("utf-8", "surrogateescape"))
+    delimiter = re.compile(rb"(?:\A|(?<=[\r\n]))--" + escaped + rb"(--)?[ \t]*(?:\r\n|\r|\n|\Z)")
+    found = -1
+    start: int | None = None
+    for match in delimiter.finditer(body):
+        if start is not None:
+            end = match.start()
+            end -= 2 if body[end - 2 : end] == b"\r\n" else 1 if end > start else 0
+            return body[start : max(start, end)]
+        if match.group(1):
+            return None  # the close delimiter
+        found += 1
+        if found == index:
+            start = match.end()
+    return body[start:] if start is not None else None
+
+
+def _original_body(source: bytes, path: tuple[tuple[Message, int], ...]) -> bytes | None:
+    data = source[_body_start(source) :]
+    for multipart, index in path:
+        boundary = _safe(multipart.get_boundary, None)
+        if not boundary:
+            return None
+        part = _nth_part(data, boundary, index)
+        if part is None:
+            return None
+        data = part[_body_start(part) :]
+    return data
+
+
+def _same_headers(data: bytes, inner: Message) -> bool:
+    try:
+        parsed = BytesHeaderParser(policy=policy.compat32).parsebytes(data)
+        return list(parsed.raw_items()) == list(inner.raw_items())
+    except Exception:
+        return False
+
+
+def _nested_message(source: bytes, part: Message, path: tuple[tuple[Message, int], ...]) -> bytes:
+    """A forwarded message (message/rfc822, message/global, …) as the bytes it had in the mail.
+
+    compat32's as_bytes() re-folds long headers and rewrites line ends, so the bytes are
+    cut from the original instead: the email package's own split, checked against what it
+    parsed. A forwarded message sent in base64 or quoted-printable is decoded.
+    """
+    original = _original_body(source, path)
+    if original is not None:
+        encoding = _transfer_encoding(part)
+        if encoding in ("base64", "quoted-printable", "quotedprintable", "x-uuencode", "uuencode", "uue", "x-uue"):
+            return _decode_transfer(original, encoding)
+        inner = part.get_payload(0) if part.is_multipart() else None
+        if not isinstance(inner, Message) or _same_headers(original, inner):
+            return original
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        return _safe(payload[0].as_bytes, b"")
+    return _payload(part)
+
+
+# ---------------------------------------------------------------------------------------------
+# The last line of defence for the store
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_scrub(item) for item in value)
+    if isinstance(value, dict):
+        return {_scrub(key): _scrub(item) for key, item in value.items()}
+    return value
+
+
+def _scrubbed_attachment(attachment: Attachment) -> Attachment:
+    texts = (attachment.filename, attachment.content_type, attachment.content_id)
+    if all(text is None or _text(text) == text for text in texts):
+        return attachment
+    return Attachment(
+        index=attachment.index,
+        filename=_scrub(attachment.filename),
+        content_type=_media_type(attachment.content_type),
+        content_id=_scrub(attachment.content_id),
+        disposition=attachment.disposition,
+        data=attachment.data,
+    )
+
+
+def _scrubbed(mail: InboundMail) -> InboundMail:
+    """Every string of the mail without lone surrogates, whichever path it came by."""
+    changes: dict[str, Any] = {
+        item.name: _scrub(getattr(mail, item.name))
+        for item in dataclasses.fields(mail)
+        if item.name not in ("envelope", "attachments")
+    }
+    if mail.envelope is not None:
+        changes["envelope"] = Envelope(_scrub(mail.envelope.sender), _scrub(mail.envelope.recipients))
+    changes["attachments"] = [_scrubbed_attachment(a) for a in mail.attachments]
+    return dataclasses.replace(mail, **changes)

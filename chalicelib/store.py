@@ -30,7 +30,7 @@ from urllib.parse import quote
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.errors import NotFoundError, StorageUnavailableError
+from chalicelib.errors import NotFoundError, PayloadTooLargeError, StorageUnavailableError
 from chalicelib.mail import InboundMail
 
 log = logging.getLogger(__name__)
@@ -39,18 +39,19 @@ log = logging.getLogger(__name__)
 # so inside API Gateway's 29 s. Worst case of one call: total_max_attempts x
 # (connect + read) + the standard mode's backoff (random, at most 1 s before the
 # one retry) = 2 x (1 + 2) + 1 = 7 s. A delivery makes its calls one after
-# another: the raw PutObject, one per attachment, the transaction; the common
-# attached mail (three calls) is at most 21 s. (The previous max_attempts=3
-# meant 3 *retries*, 4 attempts: 4 x (2 + 5) + 7 = 35 s for a single call.)
-# Fewer, shorter attempts cost nothing: a 503 makes SendGrid retry for 72 hours,
-# and every write is idempotent (same keys; the conditional transaction, whose
-# ClientRequestToken botocore keeps across its retries). Timeouts apply per
-# socket operation, not per call: urllib3 sends a body under the connect
-# timeout, one send() at a time, and the read timeout counts from the last
-# byte sent, so a 4 MB PutObject is not cut short by them. Should more calls
-# than that all hit their worst case, Lambda's timeout ends the invocation:
-# a 5xx before the commit, a duplicate on the retry after it
-# (tests/test_reliability.py kills a process at both points).
+# another: the raw PutObject, one per attachment, the transaction, the SQS
+# hand-off (and GetQueueUrl once per container); a plain mail's three calls
+# take at most 21 s. (The previous max_attempts=3 meant 3 *retries*, 4
+# attempts: 4 x (2 + 5) + 7 = 35 s for a single call.) Fewer, shorter attempts
+# cost nothing: a 503 makes SendGrid retry for 72 hours, and every write is
+# idempotent (same keys; the conditional transaction, whose ClientRequestToken
+# botocore keeps across its retries). Timeouts apply per socket operation, not
+# per call: urllib3 sends a body under the connect timeout, one send() at a
+# time, and the read timeout counts from the last byte sent, so a 4 MB
+# PutObject is not cut short by them. Should more calls than that all hit
+# their worst case, Lambda's timeout ends the invocation: a 5xx before the
+# commit, a duplicate on the retry after it (tests/test_reliability.py kills a
+# process at both points).
 BOTO_CONFIG = Config(
     connect_timeout=1,
     read_timeout=2,
@@ -150,9 +151,19 @@ class MailStore:
             raise _storage_error("S3 PutObject", exc) from exc
 
     def save(
-        self, mail: InboundMail, raw: bytes, raw_content_type: str, received: datetime, track: bool = False
+        self,
+        mail: InboundMail,
+        raw: bytes,
+        raw_content_type: str,
+        received: datetime,
+        track: bool = False,
+        raw_key: str | None = None,
     ) -> Saved:
-        """Store one delivery; with ``track`` the mail starts ``pending`` for the handoff to its handlers."""
+        """Store one delivery; with ``track`` the mail starts ``pending`` for the handoff to its handlers.
+
+        ``raw_key`` names an original that is already in the bucket (SES wrote
+        it): it is pointed at, not copied.
+        """
         raw_digest = hashlib.sha256(raw).digest()
         raw_sha256 = raw_digest.hex()
         id_ = mail_id(mail, raw_sha256)
@@ -164,11 +175,12 @@ class MailStore:
 
         # moto's S3 drops a multipart/form-data body, and the original type is
         # not the object's type anyway: it is kept beside it.
-        self._put(
-            prefix + "raw", raw, "application/octet-stream",
-            Metadata={"original-content-type": raw_content_type},
-            ChecksumSHA256=base64.b64encode(raw_digest).decode("ascii"),
-        )
+        if raw_key is None:
+            self._put(
+                prefix + "raw", raw, "application/octet-stream",
+                Metadata={"original-content-type": raw_content_type},
+                ChecksumSHA256=base64.b64encode(raw_digest).decode("ascii"),
+            )
         for attachment in mail.attachments:
             self._put(f"{prefix}attachments/{attachment.index}", attachment.data, attachment.content_type)
         encoded = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
@@ -182,6 +194,7 @@ class MailStore:
             "prefix": {"S": prefix},
             "raw_content_type": {"S": raw_content_type},
             "raw_size": {"N": str(len(raw))},
+            "raw_key": {"S": raw_key or prefix + "raw"},
         }
         if track:
             item["status"] = {"S": PENDING}
@@ -212,7 +225,7 @@ class MailStore:
             if not _condition_failed(exc):
                 raise _storage_error("DynamoDB TransactWriteItems", exc) from exc
             self._write_overflow(mailboxes)
-            return Saved(id_, duplicate=True, status=self._forget_duplicate(id_, prefix, mail))
+            return Saved(id_, duplicate=True, status=self._forget_duplicate(id_, prefix, mail, raw_key is None))
         except BotoCoreError as exc:
             raise _storage_error("DynamoDB TransactWriteItems", exc) from exc
         self._write_overflow(mailboxes)
@@ -242,7 +255,7 @@ class MailStore:
             except (BotoCoreError, ClientError) as exc:
                 raise _storage_error("DynamoDB BatchWriteItem", exc) from exc
 
-    def _forget_duplicate(self, id_: str, prefix: str, mail: InboundMail) -> str | None:
+    def _forget_duplicate(self, id_: str, prefix: str, mail: InboundMail, own_raw: bool) -> str | None:
         """Remove what a duplicate delivery under other bytes wrote, and tell the stored mail's status.
 
         The first delivery's objects stay. The status tells the caller whether
@@ -262,7 +275,8 @@ class MailStore:
             return None
         status = stored["status"]["S"] if "status" in stored else None
         if stored["prefix"]["S"] != prefix:
-            keys = [prefix + "raw", prefix + "mail.json"]
+            # An original SES wrote is not ours to delete: only what this delivery wrote goes.
+            keys = [prefix + "mail.json"] + ([prefix + "raw"] if own_raw else [])
             keys += [f"{prefix}attachments/{a.index}" for a in mail.attachments]
             try:
                 self._s3.delete_objects(
@@ -284,14 +298,47 @@ class MailStore:
         )
         return key
 
+    def quarantine_copy(self, key: str, reason: str, received: datetime) -> str:
+        """Keep an unreadable object that is already in the bucket aside, by a copy inside S3."""
+        target = f"quarantine/{received.astimezone(UTC):%Y-%m-%d}/{key.rsplit('/', 1)[-1]}"
+        try:
+            self._s3.copy_object(
+                Bucket=self._bucket, Key=target, CopySource={"Bucket": self._bucket, "Key": key},
+                MetadataDirective="REPLACE", ContentType="application/octet-stream",
+                Metadata={"original-key": key[:512], "reason": reason[:512]},
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise _storage_error("S3 CopyObject", exc) from exc
+        return target
+
     # -- reading ---------------------------------------------------------
+
+    def read_key(self, key: str, limit: int) -> bytes:
+        """An object's bytes, refused past ``limit`` before they are read."""
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"].get("Code") in ("NoSuchKey", "404"):
+                raise NotFoundError("the stored message is missing") from exc
+            raise _storage_error("S3 GetObject", exc) from exc
+        except BotoCoreError as exc:
+            raise _storage_error("S3 GetObject", exc) from exc
+        if response["ContentLength"] > limit:
+            response["Body"].close()
+            raise PayloadTooLargeError(f"the stored message exceeds {limit} bytes")
+        try:
+            data: bytes = response["Body"].read()
+        except (BotoCoreError, ClientError) as exc:
+            raise _storage_error("S3 GetObject", exc) from exc
+        return data
+
 
     def _item(self, id_: str) -> dict[str, Any]:
         try:
             item = self._dynamodb.get_item(
                 TableName=self._table,
                 Key={"pk": {"S": f"mail#{id_}"}, "sk": {"S": "mail"}},
-                ProjectionExpression="doc, doc_key, #p, raw_content_type, raw_size, #s, attempts, last_error",
+                ProjectionExpression="doc, doc_key, #p, raw_key, raw_content_type, raw_size, #s, attempts, last_error",
                 ExpressionAttributeNames={"#p": "prefix", "#s": "status"},
             ).get("Item")
         except (BotoCoreError, ClientError) as exc:
@@ -343,7 +390,7 @@ class MailStore:
     def raw(self, id_: str) -> ObjectRef:
         item = self._item(id_)
         return ObjectRef(
-            item["prefix"]["S"] + "raw", int(item["raw_size"]["N"]), item["raw_content_type"]["S"], None
+            item["raw_key"]["S"], int(item["raw_size"]["N"]), item["raw_content_type"]["S"], None
         )
 
     def attachment(self, id_: str, index: int) -> ObjectRef:
@@ -394,6 +441,9 @@ def content_disposition(filename: str | None, index: int, disposition: str) -> s
     """RFC 6266: an ASCII fallback name for old clients and ``filename*`` for the real one."""
     name = filename or f"attachment-{index}"
     fallback = "".join(ch if " " <= ch < "\x7f" and ch not in '"\\/' else "_" for ch in name)
+    if not fallback.strip(". _"):
+        # ".." or a name of nothing but dots: a client saving by the given name must not get one.
+        name = fallback = f"attachment-{index}"
     kind = "inline" if disposition == "inline" else "attachment"
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 

@@ -3,20 +3,30 @@
 In order, with the AWS credentials and region of the environment (``AWS_PROFILE``,
 ``AWS_DEFAULT_REGION``, ...):
 
-1. checks that ``.chalice/policy-STAGE.json`` names exactly the stage's table,
-   bucket, SSM parameters and log group (``scripts/package.py`` has the rules);
-2. creates the table and bucket of ``infra/resources.json``, or brings an
-   existing pair up to date (``scripts/create_resources.py``);
+1. checks that each policy file of the stage (``.chalice/policy-STAGE.json``,
+   ``policy-STAGE-handoff.json`` for the ``hand_off`` function and
+   ``policy-STAGE-ses.json`` for ``receive_ses``) names exactly the stage's
+   table, bucket, queues, SSM parameters and its functions' log groups
+   (``scripts/package.py`` has the rules);
+2. creates the table, bucket, handoff queue (MAILS_QUEUE), SES queue
+   (SES_QUEUE) and their dead-letter queues of ``infra/resources.json``, or
+   brings existing ones up to date (``scripts/create_resources.py``). The SES
+   queue is made even for SendGrid-only use, because ``receive_ses`` is always
+   deployed and Lambda will not map it to a queue that does not exist; the
+   SES receipt rule, its topic and the bucket policy are not made here (only
+   the CloudFormation path has them: docs/deploy.md);
 3. creates each SSM SecureString parameter the stage names that does not exist
    yet, with fresh random credentials, and never overwrites one that does.
    Secrets are not printed unless ``--show-secrets`` is given: the output says
    how to read them with the AWS CLI instead, so that CI logs and terminals
    scrolled past stay clean;
-4. runs ``chalice deploy --stage STAGE`` and prints the webhook URL to give
+4. runs ``chalice deploy --stage STAGE`` with MAILS_QUEUE and SES_QUEUE set to
+   the stage's queues (app.py reads them at import to wire ``hand_off`` and
+   ``receive_ses`` to their queues), and prints the webhook URL to give
    SendGrid, with the secret left as a placeholder.
 
 ``--parameters-only`` stops after the parameters (the CloudFormation path,
-where the stack makes the table and bucket); ``--no-chalice`` stops before
+where the stack makes the table, bucket and queues); ``--no-chalice`` stops before
 ``chalice deploy`` (the Terraform path). Every step can be run again.
 """
 
@@ -38,8 +48,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.create_resources import SchemaError, create_resources  # noqa: E402
-from scripts.package import PackageError, Stage, chalice_command, check_policy, load_policy, load_stage  # noqa: E402
+from scripts.create_resources import LABELS, SchemaError, create_resources  # noqa: E402
+from scripts.package import PackageError, Stage, chalice_command, chalice_env, check_policies, load_stage  # noqa: E402
 
 
 def _new_mail_credentials() -> str:
@@ -138,7 +148,7 @@ def rest_api_url(project_dir: Path, stage: str) -> str | None:
 
 
 def check(stage: Stage) -> None:
-    problems = check_policy(load_policy(stage), stage)
+    problems = check_policies(stage)
     if problems:
         raise DeployError("\n".join(problems))
 
@@ -163,24 +173,27 @@ def deploy(
     if not parameters_only:
         try:
             created = create_resources(
-                stage.table, stage.bucket, session, mail_retention_days=mail_retention_days
+                stage.table, stage.bucket, session, queue=stage.queue, ses_queue=stage.ses_queue,
+                mail_retention_days=mail_retention_days,
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "BucketAlreadyExists":
+            # HeadBucket answers 403 for a bucket of another account, CreateBucket BucketAlreadyExists.
+            if exc.response["Error"]["Code"] in ("BucketAlreadyExists", "403", "Forbidden"):
                 raise DeployError(
-                    f"the bucket name {stage.bucket} is taken by another AWS account (bucket names are "
-                    f"global): choose another for MAILS_BUCKET in .chalice/config.json and put the same "
-                    f"name in {stage.policy_file.name}"
+                    f"the bucket {stage.bucket} belongs to another AWS account (bucket names are global), "
+                    f"or these credentials may not read it: choose another name for MAILS_BUCKET in "
+                    f".chalice/config.json and put the same name in {stage.policy_file.name}"
                 ) from exc
             raise
-        for kind, name in (("table", stage.table), ("bucket", stage.bucket)):
-            print(f"{kind} {name}: {'created' if created[kind] else 'already there, brought up to date'}")
+        names = {"table": stage.table, "bucket": stage.bucket, "queue": stage.queue, "ses_queue": stage.ses_queue}
+        for kind, was_created in created.items():
+            print(f"{LABELS[kind]} {names[kind]}: {'created' if was_created else 'already there, brought up to date'}")
     ensure_parameters(session, stage, show_secrets)
     if parameters_only or not run_chalice:
         return
     command = [chalice_command(), "--project-dir", str(project_dir), "deploy", "--stage", stage_name]
     print("running:", " ".join(command[-4:]), flush=True)
-    completed = subprocess.run(command, check=False)
+    completed = subprocess.run(command, env=chalice_env(stage), check=False)
     if completed.returncode != 0:
         raise DeployError(f"chalice deploy failed ({completed.returncode})")
     url = rest_api_url(project_dir, stage_name)

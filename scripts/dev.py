@@ -60,6 +60,7 @@ def main() -> int:
     table = stage["environment_variables"]["MAILS_TABLE"]
     bucket = stage["environment_variables"]["MAILS_BUCKET"]
     queue = stage["environment_variables"]["MAILS_QUEUE"]
+    ses_queue = stage["environment_variables"]["SES_QUEUE"]
     key, secret = "sendgrid", secrets.token_urlsafe(18)
     token = secrets.token_urlsafe(18)
     env = {
@@ -72,6 +73,7 @@ def main() -> int:
         "MAILS_TABLE": table,
         "MAILS_BUCKET": bucket,
         "MAILS_QUEUE": queue,
+        "SES_QUEUE": ses_queue,
         "READ_TOKENS": token,
         "PYTHONUNBUFFERED": "1",
     }
@@ -92,7 +94,7 @@ def main() -> int:
         )
         processes.append(moto)
         wait_for_port(host, moto_port, moto)
-        create_resources(table, bucket, queue=queue)
+        create_resources(table, bucket, queue=queue, ses_queue=ses_queue)
         chalice = subprocess.Popen(
             [str(bin_dir / "chalice"), "local", "--stage", "local", "--host", host, "--port", str(port)],
             cwd=ROOT, env=env, start_new_session=True,
@@ -120,9 +122,11 @@ def main() -> int:
         )
         # Lambda's SQS event source, played by this process: every stored mail is
         # routed to its mailbox and its status changes while the user watches.
-        poller = Poller(boto3.client("sqs"), queue, app_module.hand_off)
+        sqs = boto3.client("sqs")
+        pollers = [Poller(sqs, queue, app_module.hand_off), Poller(sqs, ses_queue, app_module.receive_ses)]
         while all(process.poll() is None for process in processes):
-            poller.poll(wait_seconds=1)
+            for poller in pollers:
+                poller.poll(wait_seconds=1)
         return 1
     except KeyboardInterrupt:
         return 0

@@ -1,9 +1,10 @@
 """Post a real .eml file to the webhook the way SendGrid's Inbound Parse would.
 
 Parsed mode (the default) sends the fields SendGrid sends: the raw header
-block, ``text`` and ``html`` in their own charsets named in ``charsets``, the
-addresses, ``envelope``, ``attachment-info``, ``content-ids`` and the
-attachments as ``attachmentN`` file parts. ``--raw`` sends the whole message in
+block, ``text`` and ``html`` in their own charsets named in ``charsets`` (as
+UTF-8 when several parts of one kind differ), the addresses, ``envelope``,
+``attachment-info``, ``content-ids`` and the attachments as ``attachmentN``
+file parts (a forwarded message as its whole bytes). ``--raw`` sends the whole message in
 ``email``, as "Send Raw" does. Use it to try a deployment without SendGrid.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from email import policy
 from email.header import decode_header
@@ -51,9 +53,64 @@ def _decoded_header(value: str | None) -> tuple[bytes, str]:
     return text.encode("utf-8"), "UTF-8"
 
 
+# Raw ISO-2022-JP in a display name (old Japanese mailers) would confuse getaddresses.
+_RAW_JIS = re.compile(r"\x1b\$[@B][^\x1b]*(?:\x1b\([BJ])?")
+# What Windows and browsers mean by these labels, where Python's codec of the name is narrower.
+_WINDOWS_CODECS = {"shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "ks_c_5601-1987": "cp949",
+                   "euc-kr": "cp949", "gb2312": "gbk", "iso-8859-1": "cp1252", "us-ascii": "cp1252"}
+
+
 def _addresses(message: Message, name: str) -> list[str]:
-    values = [str(v) for v in message.get_all(name, [])]
+    values = [_RAW_JIS.sub("x", str(v)) for v in message.get_all(name, [])]
     return [address for _, address in getaddresses(values) if address]
+
+
+def _decode(data: bytes, charset: str | None) -> str:
+    label = (charset or "us-ascii").strip().lower()
+    try:
+        return data.decode(_WINDOWS_CODECS.get(label, label), "replace")
+    except LookupError:
+        return data.decode("cp1252", "replace")
+
+
+def _filename(part: Message, charset: str | None) -> str | None:
+    """The part's file name; raw 8-bit bytes in it read as UTF-8, else in the message's charset, as mail clients do.
+
+    (compat32's get_filename() turns such bytes into U+FFFD.)
+    """
+    name = part.get_filename()
+    if name is None or "\ufffd" not in name:
+        return name
+    for key, value in part.raw_items():
+        if key.lower() not in ("content-disposition", "content-type") or not isinstance(value, str):
+            continue
+        raw = value.encode("ascii", "surrogateescape")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = _decode(raw, charset)
+        probe = Message()
+        probe[key] = text
+        found = probe.get_filename()
+        if found:
+            return found
+    return name
+
+
+def _attachment_bytes(part: Message) -> bytes:
+    if part.get_content_maintype() == "message" and part.is_multipart():
+        inner = part.get_payload(0)
+        return inner.as_bytes() if isinstance(inner, Message) else b""  # a forwarded message, whole
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def _body_field(parts: list[tuple[bytes, str]]) -> tuple[bytes, str]:
+    """Several body parts of one kind as one field: in their charset when they share one, else as UTF-8."""
+    labels = {label.lower() for _, label in parts}
+    if len(labels) == 1:
+        return b"\n".join(data for data, _ in parts), parts[0][1]
+    return "\n".join(_decode(data, label) for data, label in parts).encode("utf-8"), "UTF-8"
 
 
 def _leaves(message: Message) -> list[Message]:
@@ -96,37 +153,38 @@ def sendgrid_fields(
         return fields
 
     fields.insert(0, ("headers", _header_block(source)))
-    texts: list[bytes] = []
-    htmls: list[bytes] = []
+    bodies: dict[str, list[tuple[bytes, str]]] = {"text": [], "html": []}
     attachments: list[Message] = []
-    for part in _leaves(message):
+    leaves = _leaves(message)
+    message_charset = next((p.get_content_charset() for p in leaves if p.get_content_charset()), None)
+    for part in leaves:
         kind = part.get_content_type()
         if part.get_filename() is None and part.get_content_disposition() != "attachment" and kind in (
             "text/plain",
             "text/html",
         ):
             payload = part.get_payload(decode=True)
-            (texts if kind == "text/plain" else htmls).append(payload if isinstance(payload, bytes) else b"")
-            charsets["text" if kind == "text/plain" else "html"] = part.get_content_charset() or "us-ascii"
+            bodies["text" if kind == "text/plain" else "html"].append(
+                (payload if isinstance(payload, bytes) else b"", part.get_content_charset() or "us-ascii")
+            )
         else:
             attachments.append(part)
-    if texts:
-        fields.append(("text", b"\n".join(texts)))
-    if htmls:
-        fields.append(("html", b"\n".join(htmls)))
+    for field, parts in bodies.items():
+        if parts:
+            data, charsets[field] = _body_field(parts)
+            fields.append((field, data))
     info: dict[str, dict[str, str]] = {}
     content_ids: dict[str, str] = {}
     for index, part in enumerate(attachments, start=1):
         name = f"attachment{index}"
-        filename = part.get_filename() or f"{name}.bin"
+        filename = _filename(part, message_charset) or f"{name}.bin"
         entry = {"filename": filename, "name": filename, "type": part.get_content_type()}
         cid = part.get("Content-ID")
         if cid:
             entry["content-id"] = str(cid).strip().strip("<>")
             content_ids[entry["content-id"]] = name
         info[name] = entry
-        payload = part.get_payload(decode=True)
-        fields.append((name, (filename, payload if isinstance(payload, bytes) else b"", part.get_content_type())))
+        fields.append((name, (filename, _attachment_bytes(part), part.get_content_type())))
     fields.append(("attachments", str(len(attachments))))
     if attachments:
         fields.append(("attachment-info", json.dumps(info)))

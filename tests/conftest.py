@@ -26,6 +26,7 @@ STAGE_ENV = CONFIG["stages"]["local"]["environment_variables"]
 TABLE = STAGE_ENV["MAILS_TABLE"]
 BUCKET = STAGE_ENV["MAILS_BUCKET"]
 QUEUE = STAGE_ENV["MAILS_QUEUE"]
+SES_QUEUE = STAGE_ENV["SES_QUEUE"]
 KEY, SECRET = "sendgrid", "s3cr3t-ingest-value"
 TOKEN = "read-token-value-0123456789"
 
@@ -65,7 +66,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> str:
 def aws(aws_env: str) -> Iterator[str]:
     """A fresh emulator state with the table and bucket of the local stage."""
     requests.post(f"{aws_env}/moto-api/reset", timeout=10).raise_for_status()
-    create_resources(TABLE, BUCKET, queue=QUEUE)
+    create_resources(TABLE, BUCKET, queue=QUEUE, ses_queue=SES_QUEUE)
     app_module.deps.reset()
     yield aws_env
     app_module.deps.reset()

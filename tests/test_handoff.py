@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -149,11 +149,13 @@ def test_without_a_catch_all_an_unmatched_mail_bounces() -> None:
 @pytest.mark.parametrize(
     ("text", "reply"),
     [
-        ("Thanks, done.\n\nOn Mon, 23 Nov 2026 at 10:00, Support <s@example.com> wrote:\n> Is it done?\n", "Thanks, done."),
+        ("Thanks, done.\n\nOn Mon, 23 Nov 2026 at 10:00, Support <s@example.com> wrote:\n> Is it done?\n",
+         "Thanks, done."),
         ("Thanks!\r\n\r\nOn Mon, 23 Nov 2026 at 10:00, Support Team\r\n<s@example.com> wrote:\r\n> q\r\n", "Thanks!"),
         ("Yes.\n\n-----Original Message-----\nFrom: Support\nSubject: q\n\nq", "Yes."),
         ("Yes.\n\nFrom: Support <s@example.com>\nSent: Monday\n\nq", "Yes."),
-        ("了解しました。\n\n2026年11月23日 10:00 サポート <s@example.com>さんは書きました:\n> 質問\n", "了解しました。"),
+        ("了解しました。\n\n2026年11月23日 10:00 サポート <s@example.com>さんは書きました:\n> 質問\n",
+         "了解しました。"),
         ("Line one\n> inline quote\nLine two\n> trailing quote\n>\n", "Line one\n> inline quote\nLine two"),
         ("No quote at all", "No quote at all"),
     ],
@@ -325,8 +327,24 @@ def test_an_unreadable_message_is_dropped_and_logged_without_content(
 def test_a_handler_error_reaches_lambdas_log_without_its_message(handoff_client: Client, sqs: Any) -> None:
     use_router(Route("leaky", always, Recorder(failures=1, error=RuntimeError("customer wrote: my password is x"))))
     answer = post(handoff_client, eml(11))
-    event = handoff_client.events.generate_sqs_event(message_bodies=[json.dumps({"id": answer["id"]})], queue_name=QUEUE)
+    event = handoff_client.events.generate_sqs_event(
+        message_bodies=[json.dumps({"id": answer["id"]})], queue_name=QUEUE
+    )
     with pytest.raises(app_module.HandlerFailed) as caught:
         handoff_client.lambda_.invoke("hand_off", event)
     assert str(caught.value) == f"RuntimeError handling mail {answer['id']}"
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_a_mail_whose_last_attempt_died_with_its_lease_can_be_retried(handoff_client: Client, sqs: Any) -> None:
+    inbox = Recorder()
+    use_router(Route("inbox", always, inbox))
+    answer = post(handoff_client, eml(12))
+    handoff = app_module.deps.handoff()
+    assert handoff.ledger.claim(answer["id"], RECEIVED)  # an attempt that then crashed
+    handoff.clock = lambda: RECEIVED
+    assert handoff_client.http.post(f"/mails/{answer['id']}/retry", headers=read_headers()).status_code == 409
+    handoff.clock = lambda: RECEIVED + handoff_module.LEASE + timedelta(seconds=1)
+    assert handoff_client.http.post(f"/mails/{answer['id']}/retry", headers=read_headers()).status_code == 202
+    drain(sqs)
+    assert inbox.seen == [answer["id"]]

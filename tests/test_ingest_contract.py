@@ -98,6 +98,7 @@ def test_sendgrid_parsed_sample_is_stored_and_read_back_exactly(client: Client) 
         "spam_score": None,
         "spam_report": None,
         "sender_ip": "0.0.0.0",
+        "verdicts": None,
         "raw_size": len(body),
         "raw_sha256": hashlib.sha256(body).hexdigest(),
         "processing": {"status": "pending", "attempts": 0, "error": None},
