@@ -89,6 +89,13 @@ def test_the_printed_command_posts_the_sample_and_it_reads_back_over_http(dev_se
     assert hashlib.sha256(raw.content).hexdigest() == mail["raw_sha256"]
     assert raw.headers["Content-Type"].startswith("multipart/form-data; boundary=")
 
+    # make dev plays Lambda's SQS event source too: the mail is routed to its mailbox.
+    deadline = time.monotonic() + 30
+    while mail["processing"]["status"] != "delivered" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        mail = requests.get(f"{base}/mails/{answer['id']}", headers=auth, timeout=30).json()
+    assert mail["processing"] == {"status": "delivered", "attempts": 1, "error": None}
+
     again = subprocess.run(
         dev_server.send_command + " --raw", shell=True, cwd=ROOT, capture_output=True, text=True,
         timeout=60, check=False,
