@@ -30,7 +30,7 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-# Deploying (docs/deploy.md). STAGE is a deployed stage of .chalice/config.json.
+# Deploying (README.md, "Deploying to AWS"). STAGE is a deployed stage of .chalice/config.json.
 # Both scripts run chalice with MAILS_QUEUE and SES_QUEUE set to the stage's queues
 # (app.py reads them at import to wire hand_off and receive_ses), whatever the
 # shell says. The SES ingress is switched on at `aws cloudformation deploy` time

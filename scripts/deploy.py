@@ -14,7 +14,7 @@ In order, with the AWS credentials and region of the environment (``AWS_PROFILE`
    queue is made even for SendGrid-only use, because ``receive_ses`` is always
    deployed and Lambda will not map it to a queue that does not exist; the
    SES receipt rule, its topic and the bucket policy are not made here (only
-   the CloudFormation path has them: docs/deploy.md);
+   the CloudFormation path has them: README.md, "Deploying to AWS");
 3. creates each SSM SecureString parameter the stage names that does not exist
    yet, with fresh random credentials, and never overwrites one that does.
    Secrets are not printed unless ``--show-secrets`` is given: the output says
@@ -200,7 +200,7 @@ def deploy(
     if url:
         credentials = stage.parameters.get("MAIL_CREDENTIALS_PARAMETER", "?")
         print(
-            "\nSendGrid Inbound Parse URL (docs/deploy.md; KEY and SECRET are the two halves of "
+            "\nSendGrid Inbound Parse URL (README.md, Deploying to AWS; KEY and SECRET are the two halves of "
             f"a pair in {credentials}):\n  {url.rstrip('/')}/mails?MailKey=KEY&MailSecret=SECRET"
         )
 

@@ -531,7 +531,7 @@ def test_the_ses_consumer_has_its_own_settings_and_no_secrets(stage: str) -> Non
     assert settings["environment_variables"]["SES_QUEUE"] == f"inbound-mail-{stage}-ses"
     receive_ses = settings["lambda_functions"]["receive_ses"]
     assert receive_ses["iam_policy_file"] == f"policy-{stage}-ses.json"
-    # A 40 MB message read whole, decoded and its attachments written; the memory is provisional (docs/deploy.md).
+    # A 40 MB message read whole, decoded, its attachments written; memory measured (README, Deploying to AWS).
     assert receive_ses["lambda_timeout"] == 120
     assert receive_ses["lambda_memory_size"] == 1024
     assert receive_ses["environment_variables"] == {"MAIL_CREDENTIALS_PARAMETER": "", "READ_TOKENS_PARAMETER": ""}
@@ -856,7 +856,7 @@ def test_a_parameter_that_cannot_be_generated_must_exist_first(
     problems = check_policies(load_stage("dev", tmp_path))
     assert f"policy-dev-handoff.json grants nothing on parameter {name}, which its functions use" in problems
     assert f"policy-dev-ses.json grants nothing on parameter {name}, which its functions use" in problems
-    # ...unless their own environment blanks it, as it does the others (docs/deploy.md).
+    # ...unless their own environment blanks it, as it does the others (README.md, "Deploying to AWS").
     for function in ("hand_off", "receive_ses"):
         config["stages"]["dev"]["lambda_functions"][function]["environment_variables"][
             "SENDGRID_VERIFICATION_KEY_PARAMETER"] = ""
