@@ -16,6 +16,7 @@ from chalicelib import auth, multipart, sendgrid
 from chalicelib.config import Settings
 from chalicelib.errors import MalformedMailError, NotConfiguredError, PayloadTooLargeError
 from chalicelib.handoff import PENDING, Queue
+from chalicelib.mail import InboundMail
 from chalicelib.signature import SignatureVerifier
 from chalicelib.store import MailStore
 
@@ -77,15 +78,28 @@ class Ingestor:
                 delivery.body, delivery.content_type or "", exc.message, received
             )
             raise type(exc)(exc.message, quarantine=key) from exc
-        saved = self.store.save(
-            mail, delivery.body, delivery.content_type or "", received, track=self.queue is not None
-        )
-        if self.queue is not None and saved.status == PENDING:
-            # A failure here is a 5xx: SendGrid's redelivery finds the mail still
-            # pending and sends its id again, so no committed mail is left behind.
-            # A second message for one mail is harmless; the consumer claims it once.
-            self.queue.send(saved.id)
-        return Outcome(saved.id, saved.duplicate, len(mail.attachments))
+        return commit(self.store, self.queue, mail, delivery.body, delivery.content_type or "", received)
+
+
+def commit(
+    store: MailStore,
+    queue: Queue | None,
+    mail: InboundMail,
+    raw: bytes,
+    content_type: str,
+    received: datetime,
+    raw_key: str | None = None,
+) -> Outcome:
+    """Store a decoded mail, then put its id on the handoff queue while it is pending.
+
+    A failure to queue is a 5xx (or an SQS retry): the redelivery finds the
+    mail still pending and sends its id again, so no committed mail is left
+    behind. A second message for one mail is harmless; the consumer claims it once.
+    """
+    saved = store.save(mail, raw, content_type, received, track=queue is not None, raw_key=raw_key)
+    if queue is not None and saved.status == PENDING:
+        queue.send(saved.id)
+    return Outcome(saved.id, saved.duplicate, len(mail.attachments))
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -20,8 +20,8 @@ from typing import Any
 
 from chalicelib import sendgrid
 from chalicelib.errors import MalformedMailError, PayloadTooLargeError
-from chalicelib.handoff import PENDING, Queue
-from chalicelib.ingest import Outcome
+from chalicelib.handoff import Queue
+from chalicelib.ingest import Outcome, commit
 from chalicelib.mail import Envelope, InboundMail
 from chalicelib.store import MailStore
 
@@ -133,12 +133,7 @@ class SesIngestor:
         except (MalformedMailError, PayloadTooLargeError) as exc:
             key = self.store.quarantine_copy(notice.key, exc.message, received)
             raise type(exc)(exc.message, quarantine=key) from exc
-        saved = self.store.save(
-            mail, source, "message/rfc822", received, track=self.queue is not None, raw_key=notice.key
-        )
-        if self.queue is not None and saved.status == PENDING:
-            self.queue.send(saved.id)
-        return Outcome(saved.id, saved.duplicate, len(mail.attachments))
+        return commit(self.store, self.queue, mail, source, "message/rfc822", received, raw_key=notice.key)
 
     def decode(self, source: bytes, notice: Notice) -> InboundMail:
         if not source.strip():
