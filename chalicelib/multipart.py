@@ -11,8 +11,10 @@ that both parsers agree on every CRLF body.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from email.message import Message
+from email.utils import unquote
 
 from chalicelib.errors import MalformedMailError, PayloadTooLargeError, UnsupportedMediaTypeError
 
@@ -36,14 +38,28 @@ class Form:
     files: dict[str, FilePart]
 
 
+# The shape almost every sender writes: one boundary parameter, a token or a
+# quoted string without escapes. Anything else goes through the email package,
+# which takes a hundred times as long but knows every corner of RFC 2045.
+_SIMPLE_FORM_TYPE = re.compile(
+    r'\s*multipart/form-data\s*;\s*boundary\s*=\s*(?:"([^"\\]*)"|([^\s;"\\]*))\s*;?\s*',
+    re.IGNORECASE,
+)
+
+
 def boundary_of(content_type: str | None) -> bytes:
     if not content_type:
         raise UnsupportedMediaTypeError("Content-Type is missing")
-    message = Message()
-    message["Content-Type"] = content_type
-    if message.get_content_type() != "multipart/form-data":
-        raise UnsupportedMediaTypeError("Content-Type is not multipart/form-data")
-    boundary = message.get_param("boundary")
+    simple = _SIMPLE_FORM_TYPE.fullmatch(content_type)
+    boundary: object
+    if simple is not None:
+        boundary = simple.group(1) if simple.group(1) is not None else simple.group(2)
+    else:
+        message = Message()
+        message["Content-Type"] = content_type
+        if message.get_content_type() != "multipart/form-data":
+            raise UnsupportedMediaTypeError("Content-Type is not multipart/form-data")
+        boundary = message.get_param("boundary")
     if not isinstance(boundary, str) or not 0 < len(boundary) <= 200:
         raise MalformedMailError("multipart boundary is missing or invalid")
     try:
@@ -71,11 +87,80 @@ def _line_end(body: bytes, index: int) -> int:
     return len(body) if newline < 0 else newline + 1
 
 
-def _part_headers(block: bytes) -> Message:
+@dataclass(frozen=True)
+class _PartHeaders:
+    name: object  # str when the part names its field; anything else is refused by the caller
+    filename: str | None
+    content_type: str | None
+
+
+# A form-data disposition whose parameters are tokens or quoted strings
+# without escapes and without RFC 2231 ``*`` forms: every part a sender like
+# SendGrid writes. The rest goes through the email package (see _slow_headers).
+_SIMPLE_DISPOSITION = re.compile(
+    r'\s*form-data((?:\s*;\s*[A-Za-z0-9_.-]+\s*=\s*(?:"[^"\\]*"|[^\s;"\\*]*))*)\s*;?\s*', re.IGNORECASE
+)
+_SIMPLE_PARAM = re.compile(r'\s*;\s*([A-Za-z0-9_.-]+)\s*=\s*("[^"\\]*"|[^\s;"\\*]*)')
+
+
+def _header_lines(block: bytes) -> dict[str, str] | None:
+    """Lower-cased name → first value; None when a line is folded (left to the email package)."""
+    found: dict[str, str] = {}
+    for line in block.decode("utf-8", "replace").splitlines():
+        if line[:1] in (" ", "\t"):
+            return None
+        name, sep, value = line.partition(":")
+        if sep:
+            found.setdefault(name.strip().lower(), value.strip())
+    return found
+
+
+# The commonest block of all, a plain field's one header, read straight from the bytes.
+_FIELD_ONLY = re.compile(rb'content-disposition[ \t]*:[ \t]*form-data[ \t]*;[ \t]*name="([^"\\<>]*)"[ \t]*',
+                         re.IGNORECASE)
+
+
+def _part_headers(block: bytes) -> _PartHeaders:
+    """The three things a part's headers tell: its field name, its file name, its type.
+
+    The same answers as ``email.message.Message.get_param`` and ``get_filename``
+    (``_slow_headers``; the two were compared on some 600,000 generated header
+    blocks, the README), at a tenth of the cost or less for the simple
+    headers every real sender writes: a SendGrid post has a dozen parts or more.
+    """
+    field_only = _FIELD_ONLY.fullmatch(block)
+    if field_only is not None:
+        return _PartHeaders(field_only.group(1).decode("utf-8", "replace"), None, None)
+    lines = _header_lines(block)
+    if lines is None:
+        return _slow_headers(block)
+    disposition = lines.get("content-disposition")
+    content_type = lines.get("content-type")
+    if disposition is None:
+        # No disposition: no name, and get_filename would look at Content-Type's name.
+        return _slow_headers(block) if content_type and "name" in content_type.lower() else _PartHeaders(
+            None, None, content_type
+        )
+    simple = _SIMPLE_DISPOSITION.fullmatch(disposition)
+    if simple is None:
+        return _slow_headers(block)
+    params: dict[str, str] = {}
+    for match in _SIMPLE_PARAM.finditer(simple.group(1)):
+        # email.utils.unquote strips quotes or angle brackets: get_param does it
+        # once, get_filename once more.
+        params.setdefault(match.group(1).lower(), unquote(match.group(2)))
+    filename = params.get("filename")
+    if filename is None and content_type and "name" in content_type.lower():
+        return _slow_headers(block)  # get_filename falls back to Content-Type's name parameter
+    name = params.get("name")
+    return _PartHeaders(name, unquote(filename).strip() if filename is not None else None, content_type)
+
+
+def _slow_headers(block: bytes) -> _PartHeaders:
+    """Any header block at all, through the email package: folded lines, escapes, RFC 2231 names."""
     message = Message()
-    text = block.decode("utf-8", "replace")
     name = None
-    for line in text.splitlines():
+    for line in block.decode("utf-8", "replace").splitlines():
         if line[:1] in (" ", "\t") and name is not None:
             message.replace_header(name, str(message[name]) + " " + line.strip())
             continue
@@ -85,7 +170,30 @@ def _part_headers(block: bytes) -> Message:
             continue
         name = name.strip()
         message[name] = value.strip()
-    return message
+    content_type = message.get("Content-Type")
+    return _PartHeaders(
+        message.get_param("name", header="content-disposition"),
+        message.get_filename(),
+        None if content_type is None else str(content_type),
+    )
+
+
+def _header_end(body: bytes, start: int, end: int) -> tuple[int, int]:
+    """Where a part's header block ends and its content starts: the first blank line, CRLF or bare LF.
+
+    Searched within the header bound only, so that a multi-megabyte part is not
+    scanned for a blank line it does not need.
+    """
+    window = min(end, start + MAX_PART_HEADER_BYTES + 4)
+    crlf = body.find(b"\r\n\r\n", start, window)
+    lf = body.find(b"\n\n", start, crlf + 2 if crlf >= 0 else window)
+    if lf >= 0 and (crlf < 0 or lf < crlf):
+        return lf, lf + 2
+    if crlf >= 0:
+        return crlf, crlf + 4
+    if window < end and (body.find(b"\r\n\r\n", start, end) >= 0 or body.find(b"\n\n", start, end) >= 0):
+        raise PayloadTooLargeError("multipart part headers are too long")
+    raise MalformedMailError("multipart part has no header end")
 
 
 def parse(body: bytes, content_type: str | None) -> Form:
@@ -118,22 +226,16 @@ def parse(body: bytes, content_type: str | None) -> Form:
         elif body[start : start + 2] == b"\r\n":
             header_end, content_start = start, start + 2
         else:
-            crlf = body.find(b"\r\n\r\n", start, end)
-            lf = body.find(b"\n\n", start, end)
-            candidates = [(i, i + 4) for i in (crlf,) if i >= 0] + [(i, i + 2) for i in (lf,) if i >= 0]
-            if not candidates:
-                raise MalformedMailError("multipart part has no header end")
-            header_end, content_start = min(candidates)
+            header_end, content_start = _header_end(body, start, end)
         if header_end - start > MAX_PART_HEADER_BYTES:
             raise PayloadTooLargeError("multipart part headers are too long")
         headers = _part_headers(body[start:header_end])
-        name = headers.get_param("name", header="content-disposition")
+        name = headers.name
         if not isinstance(name, str):
             raise MalformedMailError("multipart part has no form-data name")
-        filename = headers.get_filename()
         content = view[min(content_start, end) : end]
-        if filename is not None:
-            files.setdefault(name, FilePart(name, filename, headers.get("Content-Type"), content))
+        if headers.filename is not None:
+            files.setdefault(name, FilePart(name, headers.filename, headers.content_type, content))
         else:
             fields.setdefault(name, bytes(content))
         index = following

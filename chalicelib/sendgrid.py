@@ -489,6 +489,14 @@ def _transfer_encoding(part: Message) -> str:
 
 
 def _base64_chunks(data: bytes) -> bytes:
+    # The usual body, one run padded only at its end, in one C call: a quarter
+    # of the time of the chunk-by-chunk path below (bench/).
+    stripped = data.rstrip()
+    if stripped.find(b"=", 0, max(len(stripped) - 2, 0)) < 0:
+        try:
+            return binascii.a2b_base64(stripped)
+        except binascii.Error:
+            pass  # missing or stray padding: the careful path below
     # Padding in the middle: encoders that wrote each chunk on its own. A trailing single
     # character makes no byte and is dropped; missing padding is added.
     out = []

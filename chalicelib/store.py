@@ -59,7 +59,9 @@ BOTO_CONFIG = Config(
 )
 
 # Presigned links must be SigV4: SigV2 links are refused by newer regions and by KMS-encrypted objects.
-S3_CONFIG = BOTO_CONFIG.merge(Config(signature_version="s3v4"))
+# The body's SHA-256 goes with every PutObject (ChecksumSHA256, which S3
+# verifies), so botocore need not hash it a second time to sign it.
+S3_CONFIG = BOTO_CONFIG.merge(Config(signature_version="s3v4", s3={"payload_signing_enabled": False}))
 
 # DynamoDB items hold at most 400 KB; a document above this lives in S3.
 INLINE_DOCUMENT_BYTES = 100 * 1024
@@ -182,7 +184,10 @@ class MailStore:
                 ChecksumSHA256=base64.b64encode(raw_digest).decode("ascii"),
             )
         for attachment in mail.attachments:
-            self._put(f"{prefix}attachments/{attachment.index}", attachment.data, attachment.content_type)
+            self._put(
+                f"{prefix}attachments/{attachment.index}", attachment.data, attachment.content_type,
+                ChecksumSHA256=base64.b64encode(bytes.fromhex(attachment.sha256)).decode("ascii"),
+            )
         encoded = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
         item: dict[str, Any] = {
             "pk": {"S": f"mail#{id_}"},

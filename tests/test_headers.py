@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import email.utils
 import unicodedata
 import urllib.parse
 from datetime import datetime, timedelta, timezone
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from chalicelib import headers as headers_module
 from chalicelib.charsets import WHATWG_LABELS
 from chalicelib.headers import (
     attachment_filename,
@@ -539,3 +541,21 @@ def test_attachment_filename_never_raises(disposition: str | None, content_type:
         _assert_clean(result)
         assert result == result.strip()
         assert not any(unicodedata.category(ch) == "Cc" for ch in result)
+
+
+_simple_name = st.lists(st.text(alphabet="abcXYZ019_'-", min_size=1, max_size=6), min_size=1, max_size=3).map(" ".join)
+_simple_address = st.tuples(
+    st.text(alphabet="abc019_%+-", min_size=1, max_size=6), st.sampled_from(["example.com", "a-b.example.org", "x"])
+).map("@".join)
+_simple_entry = st.one_of(
+    _simple_address,
+    _simple_address.map(lambda address: f"<{address}>"),
+    st.tuples(_simple_name, _simple_address).map(lambda pair: f"{pair[0]} <{pair[1]}>"),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_simple_entry, min_size=1, max_size=4), st.sampled_from([",", ", ", " , "]))
+def test_the_fast_address_path_agrees_with_the_email_package(entries: list[str], separator: str) -> None:
+    value = separator.join(entries)
+    assert headers_module._getaddresses(value) == email.utils.getaddresses([value])

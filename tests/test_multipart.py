@@ -131,3 +131,33 @@ def test_agrees_with_requests_toolbelt_on_every_crlf_body(
 def test_arbitrary_bytes_never_raise_anything_but_our_errors(body: bytes, boundary: str) -> None:
     with contextlib.suppress(MalformedMailError, PayloadTooLargeError):
         multipart.parse(body, f'multipart/form-data; boundary="{boundary}"')
+
+
+_token = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_.-", min_size=0, max_size=8)
+_quoted = st.text(alphabet='abcXYZ 0-9._/\\;=*"é請', max_size=10).map(lambda text: '"' + text + '"')
+_value = st.one_of(_token, _quoted)
+_param = st.tuples(st.sampled_from(["name", "NAME", "filename", "Filename", "filename*", "size", "x"]), _value)
+
+
+@st.composite
+def _header_blocks(draw: st.DrawFn) -> bytes:
+    params = draw(st.lists(_param, max_size=4))
+    spacing = draw(st.sampled_from(["; ", ";", " ; ", ";  "]))
+    disposition = draw(st.sampled_from(["form-data", "Form-Data", "attachment"])) + "".join(
+        f"{spacing}{key}={value}" for key, value in params
+    )
+    lines = []
+    if draw(st.booleans()):
+        lines.append(f"{draw(st.sampled_from(['Content-Disposition', 'content-disposition']))}: {disposition}")
+    if draw(st.booleans()):
+        lines.append("Content-Type: " + draw(st.sampled_from(
+            ["text/plain", "application/pdf", 'image/png; name="a.png"', "text/plain; charset=utf-8"])))
+    if draw(st.booleans()):
+        lines.insert(0, " folded continuation")
+    return "\r\n".join(lines).encode()
+
+
+@settings(max_examples=400, deadline=None)
+@given(_header_blocks())
+def test_fast_part_headers_agree_with_the_email_package(block: bytes) -> None:
+    assert multipart._part_headers(block) == multipart._slow_headers(block)
