@@ -90,7 +90,8 @@ class _Dependencies:
             settings = self.settings()
             self._dynamodb = boto3.client("dynamodb", config=BOTO_CONFIG)
             self._store = MailStore(
-                boto3.client("s3", config=S3_CONFIG), self._dynamodb, bucket=settings.bucket, table=settings.table
+                boto3.client("s3", config=S3_CONFIG), self._dynamodb, bucket=settings.bucket, table=settings.table,
+                retention_days=settings.retention_days,
             )
         return self._store
 

@@ -27,6 +27,9 @@ class Settings:
     # The SQS queue that hands stored mail to its handlers; no handoff without it.
     queue: str | None = None
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    # Days a stored mail is kept (0: until deleted); S3's lifecycle rule and
+    # DynamoDB's TTL both count them from receipt.
+    retention_days: int = 0
     signature_tolerance: int = DEFAULT_SIGNATURE_TOLERANCE
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
@@ -42,7 +45,7 @@ class Settings:
             f"read_tokens=<{len(self.read_tokens)} tokens>, "
             f"verification_key={'<set>' if self.verification_key else None}, "
             f"signature_tolerance={self.signature_tolerance}, max_body_bytes={self.max_body_bytes}, "
-            f"queue={self.queue!r}, max_attempts={self.max_attempts})"
+            f"queue={self.queue!r}, max_attempts={self.max_attempts}, retention_days={self.retention_days})"
         )
 
 
@@ -88,7 +91,7 @@ def _secret(environ: Mapping[str, str], name: str, read_parameter: ParameterRead
     return environ.get(name, "")
 
 
-def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+def _int(environ: Mapping[str, str], name: str, default: int, allow_zero: bool = False) -> int:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -96,7 +99,7 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise NotConfiguredError(f"{name} is not a whole number") from None
-    if value <= 0:
+    if value < 0 or (value == 0 and not allow_zero):
         raise NotConfiguredError(f"{name} must be positive")
     return value
 
@@ -121,4 +124,5 @@ def load_settings(
         max_body_bytes=_int(environ, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
         queue=environ.get("MAILS_QUEUE", "").strip() or None,
         max_attempts=_int(environ, "MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
+        retention_days=_int(environ, "MAIL_RETENTION_DAYS", 0, allow_zero=True),
     )

@@ -22,6 +22,7 @@ import base64
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -135,11 +136,12 @@ def _summary(document: dict[str, Any]) -> str:
 
 
 class MailStore:
-    def __init__(self, s3: Any, dynamodb: Any, bucket: str, table: str) -> None:
+    def __init__(self, s3: Any, dynamodb: Any, bucket: str, table: str, retention_days: int = 0) -> None:
         self._s3 = s3
         self._dynamodb = dynamodb
         self._bucket = bucket
         self._table = table
+        self._retention = retention_days * 86400
 
     # -- writing ---------------------------------------------------------
 
@@ -201,6 +203,10 @@ class MailStore:
             "raw_size": {"N": str(len(raw))},
             "raw_key": {"S": raw_key or prefix + "raw"},
         }
+        if self._retention:
+            # DynamoDB's TTL removes the item (within days), S3's lifecycle rule
+            # the objects; until then the reads below treat it as gone already.
+            item["expires_at"] = {"N": str(int(received.timestamp()) + self._retention)}
         if track:
             item["status"] = {"S": PENDING}
             item["attempts"] = {"N": "0"}
@@ -237,7 +243,7 @@ class MailStore:
         return Saved(id_, duplicate=False, status=PENDING if track else None)
 
     def _mailbox_entry(self, item: dict[str, Any], address: str) -> dict[str, Any]:
-        return {
+        entry = {
             "pk": item["pk"],
             "sk": {"S": f"to#{address}"},
             "id": item["id"],
@@ -245,6 +251,9 @@ class MailStore:
             "order": item["order"],
             "summary": item["summary"],
         }
+        if "expires_at" in item:
+            entry["expires_at"] = item["expires_at"]
+        return entry
 
     def _write_overflow(self, mailboxes: list[dict[str, Any]]) -> None:
         """Mailboxes beyond one transaction, written after the commit; idempotent, so a redelivery repairs them."""
@@ -343,12 +352,14 @@ class MailStore:
             item = self._dynamodb.get_item(
                 TableName=self._table,
                 Key={"pk": {"S": f"mail#{id_}"}, "sk": {"S": "mail"}},
-                ProjectionExpression="doc, doc_key, #p, raw_key, raw_content_type, raw_size, #s, attempts, last_error",
+                ProjectionExpression=(
+                    "doc, doc_key, #p, raw_key, raw_content_type, raw_size, #s, attempts, last_error, expires_at"
+                ),
                 ExpressionAttributeNames={"#p": "prefix", "#s": "status"},
             ).get("Item")
         except (BotoCoreError, ClientError) as exc:
             raise _storage_error("DynamoDB GetItem", exc) from exc
-        if item is None:
+        if item is None or _expired(item):
             raise NotFoundError("no mail with that id")
         return dict(item)
 
@@ -436,10 +447,13 @@ class MailStore:
         except (BotoCoreError, ClientError) as exc:
             raise _storage_error("DynamoDB Query", exc) from exc
         page = items[:limit]
+        # Expired entries are still in the index until TTL removes them: left out
+        # here, so a page may be shorter than asked (its cursor still continues).
+        visible = [item for item in page if not _expired(item)]
         last = None
         if len(items) > limit:
             last = {name: page[-1][name]["S"] for name in ("pk", "sk", "box", "order")}
-        return Page(box, [json.loads(item["summary"]["S"]) for item in page], last)
+        return Page(box, [json.loads(item["summary"]["S"]) for item in visible], last)
 
 
 def content_disposition(filename: str | None, index: int, disposition: str) -> str:
@@ -451,6 +465,10 @@ def content_disposition(filename: str | None, index: int, disposition: str) -> s
         name = fallback = f"attachment-{index}"
     kind = "inline" if disposition == "inline" else "attachment"
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def _expired(item: dict[str, Any]) -> bool:
+    return "expires_at" in item and int(item["expires_at"]["N"]) <= time.time()
 
 
 def _condition_failed(exc: ClientError) -> bool:

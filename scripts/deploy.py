@@ -158,13 +158,23 @@ def deploy(
     *,
     project_dir: Path = ROOT,
     session: Any = None,
-    mail_retention_days: int = 0,
+    mail_retention_days: int | None = None,
     show_secrets: bool = False,
     parameters_only: bool = False,
     run_chalice: bool = True,
 ) -> None:
     stage = load_stage(stage_name, project_dir)
     check(stage)
+    # One number for both sides of the retention: the app's TTL (the stage's
+    # MAIL_RETENTION_DAYS) and the bucket's lifecycle rule made here.
+    configured = int(stage.environment.get("MAIL_RETENTION_DAYS") or 0)
+    if mail_retention_days is None:
+        mail_retention_days = configured
+    elif mail_retention_days != configured:
+        raise DeployError(
+            f"--mail-retention-days {mail_retention_days} differs from MAIL_RETENTION_DAYS={configured} of the "
+            f"stage in .chalice/config.json: set it there, so that the items and the objects expire together"
+        )
     session = session or boto3.session.Session()
     if not session.region_name:
         raise DeployError("no AWS region: set AWS_DEFAULT_REGION or run `aws configure`")
@@ -209,15 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", required=True, help="a deployed stage of .chalice/config.json (dev, prod)")
     parser.add_argument(
-        "--mail-retention-days", type=int, default=0, metavar="N",
-        help="expire stored mail's S3 objects after N days (default 0: keep)",
+        "--mail-retention-days", type=int, default=None, metavar="N",
+        help="expire stored mail after N days (default: the stage's MAIL_RETENTION_DAYS, else 0: keep)",
     )
     parser.add_argument("--show-secrets", action="store_true", help="print the secrets this run generates")
     steps = parser.add_mutually_exclusive_group()
     steps.add_argument("--parameters-only", action="store_true", help="only create the SSM parameters")
     steps.add_argument("--no-chalice", action="store_true", help="stop before `chalice deploy`")
     args = parser.parse_args(argv)
-    if args.mail_retention_days < 0:
+    if args.mail_retention_days is not None and args.mail_retention_days < 0:
         parser.error("--mail-retention-days must be 0 or more")
     try:
         deploy(

@@ -474,6 +474,8 @@ def merge_template(stage: Stage, project_dir: Path = ROOT) -> dict[str, Any]:
                         "Variables": {
                             "MAILS_TABLE": {"Ref": "MailsTable"},
                             "MAILS_BUCKET": {"Ref": "MailsBucket"},
+                            # The items' side of the same retention as the bucket's lifecycle rule.
+                            "MAIL_RETENTION_DAYS": {"Ref": "MailRetentionDays"},
                             **{spec.variable: {"Fn::GetAtt": [spec.resource, "QueueName"]} for spec in QUEUES},
                         }
                     }

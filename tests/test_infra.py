@@ -814,6 +814,13 @@ def test_deploy_refuses_a_plain_string_parameter(aws_env: str, capsys: pytest.Ca
         _deploy(capsys, parameters_only=True)
 
 
+def test_deploy_refuses_a_retention_the_stage_does_not_have(aws_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # The items' expiry comes from the stage's MAIL_RETENTION_DAYS; the objects' may not differ from it.
+    _reset(aws_env)
+    with pytest.raises(deploy_script.DeployError, match="differs from MAIL_RETENTION_DAYS=0"):
+        _deploy(capsys, mail_retention_days=30)
+
+
 def test_the_webhook_url_comes_from_chalices_deployed_record(tmp_path: Path) -> None:
     record = tmp_path / ".chalice" / "deployed" / "dev.json"
     record.parent.mkdir(parents=True)

@@ -220,6 +220,7 @@ def test_hand_off_consumes_the_stacks_queue(templates: dict[str, dict[str, Any]]
     assert function["Environment"]["Variables"] == {
         "MAILS_TABLE": {"Ref": "MailsTable"},
         "MAILS_BUCKET": {"Ref": "MailsBucket"},
+        "MAIL_RETENTION_DAYS": {"Ref": "MailRetentionDays"},
         "MAILS_QUEUE": {"Fn::GetAtt": ["MailsQueue", "QueueName"]},
         "SES_QUEUE": {"Fn::GetAtt": ["SesQueue", "QueueName"]},
         "MAIL_CREDENTIALS_PARAMETER": "",
@@ -255,6 +256,7 @@ def test_receive_ses_consumes_the_stacks_ses_queue(templates: dict[str, dict[str
     assert function["Environment"]["Variables"] == {
         "MAILS_TABLE": {"Ref": "MailsTable"},
         "MAILS_BUCKET": {"Ref": "MailsBucket"},
+        "MAIL_RETENTION_DAYS": {"Ref": "MailRetentionDays"},
         # The stored mail's id goes onto the handoff queue, as for SendGrid's mail.
         "MAILS_QUEUE": {"Fn::GetAtt": ["MailsQueue", "QueueName"]},
         "SES_QUEUE": {"Fn::GetAtt": ["SesQueue", "QueueName"]},
@@ -271,6 +273,7 @@ def test_the_function_is_wired_to_the_stacks_table_bucket_and_parameters(
     assert function["Environment"]["Variables"] == {
         "MAILS_TABLE": {"Ref": "MailsTable"},
         "MAILS_BUCKET": {"Ref": "MailsBucket"},
+        "MAIL_RETENTION_DAYS": {"Ref": "MailRetentionDays"},
         "MAILS_QUEUE": {"Fn::GetAtt": ["MailsQueue", "QueueName"]},
         "SES_QUEUE": {"Fn::GetAtt": ["SesQueue", "QueueName"]},
         "MAIL_CREDENTIALS_PARAMETER": f"/inbound-mail/{stage}/mail-credentials",

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 import requests
 from chalice.test import Client
@@ -16,7 +17,7 @@ from chalice.test import Client
 import app as app_module
 from scripts import mails as mails_cli
 from scripts.send_mail import build_body
-from tests.conftest import mail_path, read_headers
+from tests.conftest import TABLE, mail_path, read_headers
 
 START = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 64
@@ -264,3 +265,29 @@ def test_the_cli_reads_through_the_http_api(
     assert shown["attachments"][0]["sha256"] == hashlib.sha256(PDF).hexdigest()
     with pytest.raises(SystemExit, match="404"):
         mails_cli.main([*base, "show", "a" * 26])
+
+
+def test_with_a_retention_mail_carries_its_expiry_and_is_gone_once_past_it(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAIL_RETENTION_DAYS", "30")
+    app_module.deps.reset()
+    received = [datetime.now(UTC) - timedelta(days=31), datetime.now(UTC) - timedelta(days=29)]
+    app_module.deps.ingestor().clock = lambda: received.pop(0)
+    old = post(client, eml(1, "x@example.com"))
+    recent = post(client, eml(2, "x@example.com"))
+    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    expiries = {item["id"]["S"]: int(item["expires_at"]["N"]) for item in items}
+    assert len(items) == 4  # two mails and their mailbox entries, each with its expiry
+    assert expiries[recent] - expiries[old] == 2 * 86400
+    assert get(client, f"/mails/{old}").status_code == 404
+    assert get(client, f"/mails/{recent}").status_code == 200
+    for query in ("?to=x@example.com", ""):
+        page = json.loads(get(client, f"/mails{query}").body)
+        assert [mail["id"] for mail in page["mails"]] == [recent]
+
+
+def test_without_a_retention_nothing_expires(client: Client, clock: Clock) -> None:
+    post(client, eml(1, "x@example.com"))
+    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    assert all("expires_at" not in item for item in items)
