@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib import auth
 from chalicelib.errors import AuthenticationError, NotConfiguredError
@@ -79,3 +81,18 @@ def test_ingest_credentials_do_not_open_the_read_api() -> None:
         auth.check_bearer(("token",), basic("sendgrid:secret-1"))
     with pytest.raises(AuthenticationError):
         auth.check_bearer(("token",), "Bearer secret-1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.none(), st.dictionaries(st.sampled_from(["MailKey", "MailSecret", "x"]), st.text(max_size=40))),
+    st.one_of(st.none(), st.text(max_size=80), st.binary(max_size=60).map(
+        lambda raw: "Basic " + base64.b64encode(raw).decode())),
+)
+def test_no_query_or_header_gets_in_or_raises_anything_but_a_refusal(
+    query: dict[str, str] | None, authorization: str | None
+) -> None:
+    with pytest.raises(AuthenticationError):
+        auth.check_ingest(PAIRS, query, authorization)
+    with pytest.raises(AuthenticationError):
+        auth.check_bearer(("token-that-no-one-guesses",), authorization)
