@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalicelib import charsets
 from chalicelib.charsets import WHATWG_LABELS, codec_for, decode
 
 
@@ -381,3 +382,20 @@ def test_latin_labels_fall_back_to_windows_1252_byte_for_byte(data: bytes) -> No
         chr(b) if b in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else bytes([b]).decode("cp1252") for b in data
     )
     assert decode(data, "iso-8859-1") == expected
+
+
+_JIS_TOKENS = [b"\x1b$B", b"\x1b(B", b"\x1b$@", b"\x1b(J", b"\x0e", b"\x0f", b"\n", b"\r\n", b" ", b"a", b"~",
+               b"\\", b"\x1b", b"%?", b"!A", b"!B", b"!]", b"!q", b"!r", b"\"L", b"-!", b"y|", b"\x7f", b"\x80"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_JIS_TOKENS), min_size=1, max_size=16).map(b"".join))
+def test_the_fast_iso2022jp_path_gives_the_walks_text(data: bytes) -> None:
+    assert charsets._decode_iso2022jp(data) == charsets._walk_iso2022jp(data)
+
+
+def test_every_jis_x_0208_character_decodes_as_the_walk_does() -> None:
+    for row in range(0x21, 0x7F):
+        pairs = b"".join(bytes([row, cell]) for cell in range(0x21, 0x7F))
+        data = b"\x1b$B" + pairs + b"\x1b(B"
+        assert charsets._decode_iso2022jp(data) == charsets._walk_iso2022jp(data)
