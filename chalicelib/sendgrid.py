@@ -21,10 +21,10 @@ import re
 from collections.abc import Callable
 from email import policy
 from email.message import Message
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesHeaderParser
 from typing import Any, TypeVar
 
-from chalicelib import charsets, headers
+from chalicelib import charsets, headers, mimetree
 from chalicelib.errors import MalformedMailError, PayloadTooLargeError
 from chalicelib.mail import Address, Attachment, Envelope, InboundMail
 from chalicelib.multipart import Form
@@ -364,7 +364,7 @@ def raw_mail(source: bytes, mode: str = "raw") -> InboundMail:
 
 def _message(source: bytes, mode: str, common: dict[str, Any]) -> InboundMail:
     try:
-        message = BytesParser(policy=policy.compat32).parsebytes(source)
+        message = mimetree.parse(source)
     except RecursionError:
         # The stdlib parser recurses once per nesting level; about a thousand
         # levels exhaust the stack, and nothing legitimate nests so deep.
