@@ -123,12 +123,11 @@ class _Dependencies:
     def ingestor(self) -> Ingestor:
         if self._ingestor is None:
             settings = self.settings()
-            verifier = None
-            if settings.verification_key:
-                verifier = SignatureVerifier.from_base64(
-                    settings.verification_key, settings.signature_tolerance
-                )
-            self._ingestor = Ingestor(settings, self.store(), verifier, self.queue())
+            verifiers = tuple(
+                SignatureVerifier.from_base64(key, settings.signature_tolerance)
+                for key in settings.verification_keys
+            )
+            self._ingestor = Ingestor(settings, self.store(), verifiers, self.queue())
         return self._ingestor
 
 

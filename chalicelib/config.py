@@ -23,7 +23,8 @@ class Settings:
     # (key, secret) pairs; several at once is how a secret is rotated.
     mail_credentials: tuple[tuple[str, str], ...]
     read_tokens: tuple[str, ...]
-    verification_key: str | None = None
+    # SendGrid's public keys (base64 DER or PEM); two at once is how the key is rotated.
+    verification_keys: tuple[str, ...] = ()
     # The SQS queue that hands stored mail to its handlers; no handoff without it.
     queue: str | None = None
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
@@ -43,7 +44,7 @@ class Settings:
             f"Settings(table={self.table!r}, bucket={self.bucket!r}, "
             f"mail_credentials=<{len(self.mail_credentials)} pairs>, "
             f"read_tokens=<{len(self.read_tokens)} tokens>, "
-            f"verification_key={'<set>' if self.verification_key else None}, "
+            f"verification_keys=<{len(self.verification_keys)} keys>, "
             f"signature_tolerance={self.signature_tolerance}, max_body_bytes={self.max_body_bytes}, "
             f"queue={self.queue!r}, max_attempts={self.max_attempts}, retention_days={self.retention_days})"
         )
@@ -111,13 +112,13 @@ def load_settings(
     bucket = environ.get("MAILS_BUCKET", "").strip()
     if not table or not bucket:
         raise NotConfiguredError("MAILS_TABLE and MAILS_BUCKET must be set")
-    key = _secret(environ, "SENDGRID_VERIFICATION_KEY", read_parameter).strip()
+    keys = _secret(environ, "SENDGRID_VERIFICATION_KEY", read_parameter)
     return Settings(
         table=table,
         bucket=bucket,
         mail_credentials=parse_credentials(_secret(environ, "MAIL_CREDENTIALS", read_parameter)),
         read_tokens=parse_tokens(_secret(environ, "READ_TOKENS", read_parameter)),
-        verification_key=key or None,
+        verification_keys=tuple(key.strip() for key in keys.split(",") if key.strip()),
         signature_tolerance=_int(
             environ, "SENDGRID_SIGNATURE_TOLERANCE", DEFAULT_SIGNATURE_TOLERANCE
         ),

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from chalicelib import auth, multipart, sendgrid
 from chalicelib.config import Settings
-from chalicelib.errors import MalformedMailError, NotConfiguredError, PayloadTooLargeError
+from chalicelib.errors import AuthenticationError, MalformedMailError, NotConfiguredError, PayloadTooLargeError
 from chalicelib.handoff import PENDING, Queue
 from chalicelib.mail import InboundMail
 from chalicelib.signature import SignatureVerifier
@@ -44,13 +44,14 @@ def _now() -> datetime:
 class Ingestor:
     settings: Settings
     store: MailStore
-    verifier: SignatureVerifier | None = None
+    # Any of them may have signed the post: two during a key rotation.
+    verifiers: tuple[SignatureVerifier, ...] = ()
     queue: Queue | None = None
     clock: Callable[[], datetime] = _now
 
     def authenticate(self, delivery: Delivery, received: datetime) -> None:
         """Credentials, then the size bound, then the signature: all before any parsing."""
-        if not self.settings.mail_credentials and self.verifier is None:
+        if not self.settings.mail_credentials and not self.verifiers:
             raise NotConfiguredError("no ingest credentials or verification key are configured")
         if self.settings.mail_credentials:
             auth.check_ingest(
@@ -60,8 +61,8 @@ class Ingestor:
             )
         if len(delivery.body) > self.settings.max_body_bytes:
             raise PayloadTooLargeError(f"request body exceeds {self.settings.max_body_bytes} bytes")
-        if self.verifier is not None:
-            self.verifier.verify(delivery.headers, delivery.body, received.timestamp())
+        if self.verifiers:
+            _verify_any(self.verifiers, delivery, received.timestamp())
 
     def ingest(self, delivery: Delivery) -> Outcome:
         # Content type first: a body that is not a form is refused whoever sends it.
@@ -100,6 +101,19 @@ def commit(
     if queue is not None and saved.status == PENDING:
         queue.send(saved.id)
     return Outcome(saved.id, saved.duplicate, len(mail.attachments))
+
+
+def _verify_any(verifiers: tuple[SignatureVerifier, ...], delivery: Delivery, now: float) -> None:
+    refusal: AuthenticationError | None = None
+    for verifier in verifiers:
+        try:
+            verifier.verify(delivery.headers, delivery.body, now)
+        except AuthenticationError as exc:
+            refusal = exc
+        else:
+            return
+    assert refusal is not None
+    raise refusal
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -258,3 +258,22 @@ def test_decoding_time_grows_linearly_with_hostile_input(make: Callable[[int], b
     small, large = decode_seconds(make, 2000), decode_seconds(make, 8000)
     # Four times the input; linear is about 4x, quadratic 16x. The margin absorbs a noisy machine.
     assert large < small * 9 + 0.01
+
+
+def test_during_a_key_rotation_posts_signed_with_either_key_are_stored(
+    client: Client, monkeypatch: pytest.MonkeyPatch, dynamodb: Any
+) -> None:
+    new = ec.generate_private_key(ec.SECP256R1())
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    use_key(monkeypatch, credentials=False)
+    monkeypatch.setenv("SENDGRID_VERIFICATION_KEY", f"{public_key_base64(PRIVATE)},{public_key_base64(new)}")
+    app_module.deps.reset()
+    app_module.deps.ingestor().clock = lambda: NOW
+    body, content_type = fixture_body("default_data.txt")
+    other, other_type = fixture_body("raw_data.txt")
+    assert post(client, body, content_type, **signed_headers(body)).status_code == 200
+    assert post(client, other, other_type, **signed_headers(other, key=new)).status_code == 200
+    refused = post(client, body, content_type, **signed_headers(body, key=stranger))
+    assert refused.status_code == 401
+    assert json.loads(refused.body)["Message"] == "signature invalid"
+    assert stored_count(dynamodb) == 2
