@@ -38,6 +38,10 @@ class Busy(MailServiceError):
     """Another consumer holds the mail's lease; SQS shows the message again later."""
 
 
+class AttemptsExhausted(MailServiceError):
+    """Every attempt was made: the message goes on to the dead-letter queue."""
+
+
 @dataclass(frozen=True)
 class Attempt:
     id: str
@@ -156,6 +160,22 @@ class Ledger:
             ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=values,
         )
 
+    def exhaust(self, mail_id: str, now: datetime) -> None:
+        """Failed, if the last attempt left the mail pending or died holding its lease; else as it is."""
+        error = json.dumps(
+            {"class": "AttemptsExhausted", "message": "the last attempt ended without an answer", "route": None}
+        )
+        self._update(
+            mail_id,
+            UpdateExpression="SET #s = :failed, last_error = :error REMOVE lease_until",
+            ConditionExpression="#s = :pending OR (#s = :processing AND lease_until < :now)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":failed": {"S": FAILED}, ":pending": {"S": PENDING}, ":processing": {"S": PROCESSING},
+                ":error": {"S": error}, ":now": {"S": now.isoformat()},
+            },
+        )
+
     def requeue(self, mail_id: str, now: datetime) -> bool:
         """A failed or bounced mail back to pending, for another round of attempts.
 
@@ -185,6 +205,14 @@ class Handoff:
 
     def process(self, mail_id: str, receive_count: int, receipt_handle: str | None = None) -> Attempt:
         """Run the mail's handler once; an exception leaves the message for SQS to show again."""
+        if receive_count > self.max_attempts:
+            # The queue shows a message once more than there are attempts (its
+            # maxReceiveCount is one higher) so that a last attempt that died
+            # without an answer — a crash, a Lambda timeout — is recorded too.
+            self.ledger.exhaust(mail_id, self.clock())
+            if receipt_handle is not None:
+                self.queue.delay(receipt_handle, 0)
+            raise AttemptsExhausted(f"no attempt left for mail {mail_id}")
         if not self.ledger.claim(mail_id, self.clock()):
             status = self.ledger.status(mail_id)
             if status == PROCESSING:

@@ -348,3 +348,45 @@ def test_a_mail_whose_last_attempt_died_with_its_lease_can_be_retried(handoff_cl
     assert handoff_client.http.post(f"/mails/{answer['id']}/retry", headers=read_headers()).status_code == 202
     drain(sqs)
     assert inbox.seen == [answer["id"]]
+
+
+class Crash(BaseException):
+    """What a Lambda timeout or an out-of-memory kill looks like to the ledger: no answer at all."""
+
+
+def test_a_last_attempt_that_dies_without_an_answer_still_ends_failed(
+    handoff_client: Client, sqs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[int] = []
+
+    def handler(mail: StoredMail) -> None:
+        attempts.append(1)
+        if len(attempts) < 5:
+            raise RuntimeError("not yet")
+        raise Crash  # the fifth and last attempt never answers
+
+    use_router(Route("slow", always, handler))
+    answer = post(handoff_client, eml(13))
+    receipts: list[str] = []
+
+    def recording(event: dict[str, Any], context: Any) -> Any:
+        receipts.append(event["Records"][0]["receiptHandle"])
+        return app_module.hand_off(event, context)
+
+    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
+    for _ in range(10):
+        try:
+            if Poller(sqs, QUEUE, recording).poll() == (0, 0):
+                break
+        except Crash:
+            # The crashed attempt's message comes back after its visibility
+            # timeout, once its lease has run out: both made to pass now.
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipts[-1], VisibilityTimeout=0)
+            app_module.deps.handoff().clock = lambda: datetime.now(UTC) + handoff_module.LEASE * 2
+    assert len(attempts) == 5
+    assert processing(handoff_client, answer["id"]) == {
+        "status": "failed", "attempts": 5,
+        "error": {"class": "AttemptsExhausted", "message": "the last attempt ended without an answer", "route": None},
+    }
+    assert queue_depth(sqs, QUEUE) == 0
+    assert queue_depth(sqs, f"{QUEUE}-dead-letter") == 1

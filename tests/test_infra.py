@@ -95,10 +95,11 @@ def test_the_keys_and_index_store_py_relies_on_are_in_infra() -> None:
 
 
 def test_the_queue_fits_the_handoff_and_its_consumer() -> None:
-    """maxReceiveCount is the attempts handoff.py makes; the visibility outlasts the consumer and its lease."""
+    """maxReceiveCount is the attempts handoff.py makes, plus the receive that records a crashed last one;
+    the visibility outlasts the consumer and its lease."""
     assert QUEUE_PROPS["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": ["MailsDeadLetterQueue", "Arn"]},
-        "maxReceiveCount": DEFAULT_MAX_ATTEMPTS,
+        "maxReceiveCount": DEFAULT_MAX_ATTEMPTS + 1,
     }
     assert QUEUE_PROPS["VisibilityTimeout"] > LEASE.total_seconds()
     for stage in DEPLOYED:
