@@ -130,7 +130,7 @@ def test_the_queue_and_its_dead_letter_queue_are_those_of_infra(
         assert resources[name] == INFRA["Resources"][name]
     queue = resources["MailsQueue"]["Properties"]
     assert queue["RedrivePolicy"] == {
-        "deadLetterTargetArn": {"Fn::GetAtt": ["MailsDeadLetterQueue", "Arn"]}, "maxReceiveCount": 5,
+        "deadLetterTargetArn": {"Fn::GetAtt": ["MailsDeadLetterQueue", "Arn"]}, "maxReceiveCount": 6,
     }
     assert resources["MailsDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
     # AWS's advice for a Lambda SQS event source: a visibility timeout of six times the function's timeout.
