@@ -75,6 +75,7 @@ class _Dependencies:
         self._handoff: Handoff | None = None
         self._ses: SesIngestor | None = None
         self._dynamodb: Any = None
+        self._queue: Queue | None = None
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -85,19 +86,26 @@ class _Dependencies:
             self._settings = load_settings(env, reader)
         return self._settings
 
+    def dynamodb(self) -> Any:
+        if self._dynamodb is None:
+            self._dynamodb = boto3.client("dynamodb", config=BOTO_CONFIG)
+        return self._dynamodb
+
     def store(self) -> MailStore:
         if self._store is None:
             settings = self.settings()
-            self._dynamodb = boto3.client("dynamodb", config=BOTO_CONFIG)
             self._store = MailStore(
-                boto3.client("s3", config=S3_CONFIG), self._dynamodb, bucket=settings.bucket, table=settings.table,
+                boto3.client("s3", config=S3_CONFIG), self.dynamodb(), bucket=settings.bucket, table=settings.table,
                 retention_days=settings.retention_days,
             )
         return self._store
 
     def queue(self) -> Queue | None:
+        """One queue for both ingresses and the handoff, so its URL is looked up once per container."""
         name = self.settings().queue
-        return Queue(boto3.client("sqs", config=BOTO_CONFIG), name) if name else None
+        if name and self._queue is None:
+            self._queue = Queue(boto3.client("sqs", config=BOTO_CONFIG), name)
+        return self._queue
 
     def ses_ingestor(self) -> SesIngestor:
         if self._ses is None:
@@ -113,9 +121,9 @@ class _Dependencies:
                 raise NotConfiguredError("MAILS_QUEUE is not set")
             self._handoff = Handoff(
                 store,
-                Ledger(self._dynamodb, settings.table),
+                Ledger(self.dynamodb(), settings.table),
                 queue,
-                mailboxes.router(self._dynamodb, settings.table),
+                mailboxes.router(self.dynamodb(), settings.table),
                 max_attempts=settings.max_attempts,
             )
         return self._handoff

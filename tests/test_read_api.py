@@ -133,7 +133,7 @@ def test_an_unknown_mailbox_is_an_empty_last_page(client: Client, mailboxes: dic
 
 def test_listing_queries_the_index_and_never_scans(client: Client, mailboxes: dict[str, list[str]]) -> None:
     calls: list[tuple[str, dict[str, Any]]] = []
-    dynamodb = app_module.deps.store()._dynamodb
+    dynamodb = app_module.deps.dynamodb()
     dynamodb.meta.events.register("provide-client-params.dynamodb.*", lambda params, model, **_: calls.append(
         (model.name, params)))
     list(all_pages(client, "&to=a@example.com", 2))
