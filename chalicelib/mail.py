@@ -16,9 +16,9 @@ class Attachment:
     content_type: str
     content_id: str | None
     disposition: str
-    # A view into the request body where possible, so that a large attachment
-    # is neither copied nor kept in the item.
-    data: bytes | memoryview = field(repr=False, compare=False)
+    # A view into the request body where possible, else the buffer it was
+    # decoded into, so that a large attachment is neither copied nor kept in the item.
+    data: bytes | bytearray | memoryview = field(repr=False, compare=False)
     size: int = field(init=False)
     sha256: str = field(init=False)
 

@@ -145,8 +145,9 @@ class MailStore:
 
     # -- writing ---------------------------------------------------------
 
-    def _put(self, key: str, body: bytes | memoryview, content_type: str, **extra: Any) -> None:
+    def _put(self, key: str, body: bytes | bytearray | memoryview, content_type: str, **extra: Any) -> None:
         try:
+            # botocore takes bytes and bytearray but not a view: a view is copied here.
             self._s3.put_object(
                 Bucket=self._bucket, Key=key, Body=bytes(body) if isinstance(body, memoryview) else body,
                 ContentType=content_type, **extra,

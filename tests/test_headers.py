@@ -559,3 +559,16 @@ _simple_entry = st.one_of(
 def test_the_fast_address_path_agrees_with_the_email_package(entries: list[str], separator: str) -> None:
     value = separator.join(entries)
     assert headers_module._getaddresses(value) == email.utils.getaddresses([value])
+
+
+_ASCII_PIECES = [*'ab =?QqBb_:;"<>@,.\t\r\n\x1b$()', "=?utf-8?q?caf=C3=A9?=", "=?iso-2022-jp?B?GyRCRnxLXDhsGyhC?=",
+                 '\x1b$B$"\x1b(B', "\r\n "]
+_ascii_value = st.lists(st.sampled_from(_ASCII_PIECES), max_size=12).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_ascii_value, st.sampled_from([None, "utf-8", "iso-2022-jp", "shift_jis", "windows-1252"]))
+def test_the_plain_value_shortcuts_give_what_the_careful_paths_give(value: str, hint: str | None) -> None:
+    # A 7-bit str without ESC is returned as it is; the careful paths must agree on every such value.
+    assert decode_words(value) == headers_module._decode_words(headers_module._clean(value))
+    assert headers_module.header_text(value, hint) == headers_module.header_text(value.encode("ascii"), hint)

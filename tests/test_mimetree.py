@@ -109,3 +109,22 @@ def _mime(draw: st.DrawFn, depth: int = 0) -> bytes:
 @given(_mime())
 def test_generated_messages_get_the_stdlib_tree(source: bytes) -> None:
     assert_same_tree(mimetree.parse(source), stdlib(source))
+
+
+def test_a_message_inside_a_larger_body_is_read_in_place() -> None:
+    source = (ROOT / "scripts" / "sample.eml").read_bytes()
+    body = b"--xYzZY\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\n" + source + b"\r\n--xYzZY--\r\n"
+    start = body.index(source)
+    tree = mimetree.parse(body, start, start + len(source))
+    assert_same_tree(tree, stdlib(source))
+    leaves = [part for part in tree.walk() if not part.is_multipart()]
+    assert leaves
+    for leaf in leaves:
+        payload = vars(leaf)["_payload"]
+        assert isinstance(payload, memoryview) and payload.obj is body  # a view of the body, not a copy
+
+
+def test_a_message_the_stdlib_reads_is_cut_from_a_larger_body() -> None:
+    source = b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nbody"
+    body = b"before" + source + b"after"
+    assert_same_tree(mimetree.parse(body, 6, 6 + len(source)), stdlib(source))

@@ -161,3 +161,25 @@ def _header_blocks(draw: st.DrawFn) -> bytes:
 @given(_header_blocks())
 def test_fast_part_headers_agree_with_the_email_package(block: bytes) -> None:
     assert multipart._part_headers(block) == multipart._slow_headers(block)
+
+
+def test_fields_are_cut_from_the_body_on_reading_and_found_in_place_by_span() -> None:
+    message = b"Subject: hi\r\n\r\n" + b"x" * 100_000
+    encoder = MultipartEncoder(fields=[("to", "a@example.com"), ("email", message), ("subject", "hi")])
+    body = encoder.to_string()
+    form = multipart.parse(body, encoder.content_type)
+    assert list(form.fields) == ["to", "email", "subject"]
+    assert len(form.fields) == 3
+    assert "email" in form.fields and "text" not in form.fields
+    assert form.fields.get("text") is None
+    assert form.fields.get("text", b"none") == b"none"
+    assert form.fields.get("to") == b"a@example.com"
+    assert form.fields == {"to": b"a@example.com", "email": message, "subject": b"hi"}
+    with pytest.raises(KeyError):
+        form.fields["text"]
+    span = form.span("email")
+    assert span is not None
+    source, start, end = span
+    assert source is body  # the request body itself: the message is not copied
+    assert source[start:end] == message
+    assert form.span("text") is None
