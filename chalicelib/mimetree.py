@@ -4,9 +4,9 @@ The stdlib parser reads every line of every part in Python, and keeps the
 message as lines of text: on a 4 MB mail that is most of the raw decoder's
 time and memory. For the shape nearly every mail has — CRLF or LF line ends,
 multiparts with a boundary and a close delimiter, no forwarded ``message/*``
-parts — this module finds the delimiter lines with one regular expression
-over the bytes, lets the email package parse only each part's header block,
-and hands each leaf its body as the bytes slice itself. Anything else (a lone
+parts — this module finds the delimiter lines with ``bytes.find``, reads
+each part's header block as the email package would (``headerblock.py``),
+and hands each leaf its body as a view of the bytes. Anything else (a lone
 CR, a missing boundary or close delimiter, a header block the email package
 reads differently, ``message/*`` or ``multipart/digest``) is parsed by the
 stdlib parser as before. ``tests/test_mimetree.py`` pins that both give the
@@ -24,14 +24,13 @@ from __future__ import annotations
 import re
 from email import policy
 from email.message import Message
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesParser
+
+from chalicelib import headerblock
 
 # Deeper than this is left to the stdlib parser, whose RecursionError the
 # decoder turns into a 413; the decoder itself refuses more than 32 levels.
 MAX_DEPTH = 64
-
-_HEADER_PARSER = BytesHeaderParser(policy=policy.compat32)
-
 
 def parse(source: bytes, start: int = 0, end: int | None = None) -> Message:
     """The message at ``source[start:end]``, read in place: the source is SendGrid's whole request body."""
@@ -70,12 +69,11 @@ def _message(source: bytes, start: int, end: int, depth: int) -> Message | None:
     body = _body_start(source, start, end)
     if body is None:
         return None
-    block = source[start:body]
-    if block.count(b"\r") != block.count(b"\r\n"):
-        return None  # a lone CR is a line end to the stdlib parser
-    message = _HEADER_PARSER.parsebytes(block)
-    if message.get_payload() or message.defects:
-        return None  # a line that is no header, or another oddity: the stdlib's own reading
+    # None for a lone CR (a line end to the stdlib parser), a line that is no
+    # header, or another oddity: the stdlib's own reading.
+    message = headerblock.parse_block(source[start:body])
+    if message is None:
+        return None
     maintype = message.get_content_maintype()
     if maintype == "message" or message.get_content_type() == "multipart/digest":
         return None

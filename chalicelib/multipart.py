@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import unquote
-from typing import TypeVar, overload
+from typing import NamedTuple, TypeVar, overload
 
 from chalicelib.errors import MalformedMailError, PayloadTooLargeError, UnsupportedMediaTypeError
 
@@ -137,8 +137,7 @@ def _line_end(body: bytes, index: int) -> int:
     return len(body) if newline < 0 else newline + 1
 
 
-@dataclass(frozen=True)
-class _PartHeaders:
+class _PartHeaders(NamedTuple):  # a tuple: made once per part, a dozen times per post
     name: object  # str when the part names its field; anything else is refused by the caller
     filename: str | None
     content_type: str | None

@@ -154,13 +154,6 @@ def _header(pairs: list[tuple[str, str]], name: str) -> str | None:
     return None
 
 
-def _all(pairs: list[tuple[str, str]], name: str) -> str | None:
-    """Every occurrence of an address header, as one list (two To: lines are one list of recipients)."""
-    name = name.lower()
-    values = [value for key, value in pairs if key.lower() == name]
-    return ", ".join(values) if values else None
-
-
 def _addresses(value: str | None) -> list[Address]:
     return headers.parse_addresses(value) if value else []
 
@@ -248,17 +241,19 @@ def _parsed(form: Form) -> InboundMail:
             return headers.header_text(raw, hint)
         return charsets.decode(raw, label(field))
 
-    block = form.fields.get("headers", b"")
-    raw_headers = headers.split_header_block(block)
-    pairs = headers.parse_header_block(block, label("headers") or hint)
+    raw_headers = headers.split_header_block(form.fields.get("headers", b""))
+    pairs = headers.decode_header_pairs(raw_headers, label("headers") or hint)
+    raw_by_name: dict[str, list[bytes]] = {}
+    for name, value in raw_headers:
+        raw_by_name.setdefault(name.lower(), []).append(value)
 
     def raw_header(name: str, field: str) -> str | None:
         # Addresses are parsed before their display names are decoded: a decoded name may
         # hold a comma, a quote or an "@" (SendGrid's own `from` field has lost that structure).
-        wanted = name.lower()
-        values = [headers.header_text(value, _hint(label(field)) or hint)
-                  for key, value in raw_headers if key.lower() == wanted]
-        return ", ".join(values) if values else None
+        values = raw_by_name.get(name.lower())
+        if not values:
+            return None
+        return ", ".join(headers.header_text(value, _hint(label(field)) or hint) for value in values)
 
     def addresses(field: str, name: str) -> list[Address]:
         return _addresses(raw_header(name, field)) or _addresses(field_text(field))
@@ -296,9 +291,9 @@ def _parsed_attachments(form: Form) -> list[Attachment]:
     for name, part in form.files.items():
         if match := _ATTACHMENT_FIELD.match(name):
             numbered.append((int(match.group(1)), name, part.filename, part.content_type, part.data))
-    for name, value in form.fields.items():
-        if (match := _ATTACHMENT_FIELD.match(name)) and name not in form.files:
-            numbered.append((int(match.group(1)), name, None, None, value))  # a file part without a filename
+    for name in form.fields:  # by name: a field's bytes are cut from the body only when read
+        if (match := _ATTACHMENT_FIELD.match(name)) and name not in form.files:  # a file part without a filename
+            numbered.append((int(match.group(1)), name, None, None, form.fields[name]))
     numbered.sort(key=lambda entry: entry[0])
     attachments = []
     for position, (_, name, part_filename, part_type, data) in enumerate(numbered, start=1):
@@ -419,15 +414,28 @@ def _message(
                 ),
             )
         )
+    # Each name lower-cased once: a mail has dozens of headers (Received, DKIM, ARC …).
+    where: dict[str, list[int]] = {}
+    for position, (name, _) in enumerate(raw_pairs):
+        where.setdefault(name.lower(), []).append(position)
+
+    def first(found: list[tuple[str, str]], name: str) -> str | None:
+        positions = where.get(name)
+        return found[positions[0]][1] if positions else None
+
+    def every(name: str) -> str | None:  # two To: lines are one list of recipients
+        positions = where.get(name)
+        return ", ".join(raw_pairs[i][1] for i in positions) if positions else None
+
     return InboundMail(
         mode=mode,
-        message_id=headers.parse_message_id(_header(pairs, "Message-ID")),
-        date=headers.parse_date(_header(pairs, "Date")),
-        subject=_header(pairs, "Subject"),
-        sender=_first_address(_addresses(_header(raw_pairs, "From"))),
-        to=_addresses(_all(raw_pairs, "To")),
-        cc=_addresses(_all(raw_pairs, "Cc")),
-        reply_to=_addresses(_header(raw_pairs, "Reply-To")),
+        message_id=headers.parse_message_id(first(pairs, "message-id")),
+        date=headers.parse_date(first(pairs, "date")),
+        subject=first(pairs, "subject"),
+        sender=_first_address(_addresses(first(raw_pairs, "from"))),
+        to=_addresses(every("to")),
+        cc=_addresses(every("cc")),
+        reply_to=_addresses(first(raw_pairs, "reply-to")),
         text=_joined(texts),
         html=_joined(htmls),
         headers=pairs,

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -120,6 +121,33 @@ def _storage_error(action: str, exc: Exception) -> StorageUnavailableError:
     return StorageUnavailableError(f"{action} failed ({code})")
 
 
+_BODIES = ("text", "html", "spam_report")
+
+
+def document_json(document: dict[str, Any]) -> str:
+    """``json.dumps(document, ensure_ascii=False, separators=(",", ":"))``, the same text, faster.
+
+    The bodies are most of a document, and json's encoder escapes a string a
+    third faster when told it is ASCII (``ensure_ascii=True``, the same output
+    for ASCII text; ``str.isascii()`` costs nothing). So when the bodies are
+    ASCII, each is encoded on its own and put back where the document holds
+    null for it: a JSON string cannot hold an unescaped quote, so
+    ``"text":null`` can only be a key and its value, and when it occurs once it
+    is the top-level ``text``. A 10 KB mail's document from 45 to 35 µs (bench/).
+    """
+    bodies = {name: value for name in _BODIES if isinstance(value := document.get(name), str)}
+    if not all(body.isascii() for body in bodies.values()):
+        # The bodies are most of the text, and splicing into it costs more than it saves.
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    encoded = json.dumps({**document, **dict.fromkeys(bodies)}, ensure_ascii=False, separators=(",", ":"))
+    for name, body in bodies.items():
+        hole = f'"{name}":null'
+        if encoded.count(hole) != 1:  # a nested object with a key of that name, also null
+            return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        encoded = encoded.replace(hole, f'"{name}":{json.dumps(body)}')
+    return encoded
+
+
 def _summary(document: dict[str, Any]) -> str:
     sender = document["from"] or {}
     return json.dumps(
@@ -191,7 +219,7 @@ class MailStore:
                 f"{prefix}attachments/{attachment.index}", attachment.data, attachment.content_type,
                 ChecksumSHA256=base64.b64encode(bytes.fromhex(attachment.sha256)).decode("ascii"),
             )
-        encoded = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        encoded = document_json(document)
         item: dict[str, Any] = {
             "pk": {"S": f"mail#{id_}"},
             "sk": {"S": "mail"},
@@ -211,6 +239,13 @@ class MailStore:
         if track:
             item["status"] = {"S": PENDING}
             item["attempts"] = {"N": "0"}
+        # This delivery's own mark, also the transaction's idempotency token. When
+        # botocore retries a commit whose answer was lost, DynamoDB answers the
+        # retry with success by the token; an emulator (moto) fails its condition
+        # instead, and the mark in the stored item tells our own commit from a
+        # duplicate delivery's.
+        token = uuid.uuid4().hex
+        item["token"] = {"S": token}
         if len(encoded.encode("utf-8")) > INLINE_DOCUMENT_BYTES:
             self._put(prefix + "mail.json", encoded.encode("utf-8"), "application/json")
             item["doc_key"] = {"S": prefix + "mail.json"}
@@ -232,12 +267,18 @@ class MailStore:
             for entry in mailboxes[:TRANSACTION_MAILBOXES]
         ]
         try:
-            self._dynamodb.transact_write_items(TransactItems=actions)
+            self._dynamodb.transact_write_items(TransactItems=actions, ClientRequestToken=token)
         except ClientError as exc:
             if not _condition_failed(exc):
                 raise _storage_error("DynamoDB TransactWriteItems", exc) from exc
             self._write_overflow(mailboxes)
-            return Saved(id_, duplicate=True, status=self._forget_duplicate(id_, prefix, mail, raw_key is None))
+            stored = self._stored_head(id_)
+            status = stored["status"]["S"] if "status" in stored else None
+            if stored.get("token", {}).get("S") == token:
+                return Saved(id_, duplicate=False, status=status)  # our own commit, its first answer lost
+            if stored["prefix"]["S"] != prefix:
+                self._forget_delivery(prefix, mail, raw_key is None)
+            return Saved(id_, duplicate=True, status=status)
         except BotoCoreError as exc:
             raise _storage_error("DynamoDB TransactWriteItems", exc) from exc
         self._write_overflow(mailboxes)
@@ -270,38 +311,37 @@ class MailStore:
             except (BotoCoreError, ClientError) as exc:
                 raise _storage_error("DynamoDB BatchWriteItem", exc) from exc
 
-    def _forget_duplicate(self, id_: str, prefix: str, mail: InboundMail, own_raw: bool) -> str | None:
-        """Remove what a duplicate delivery under other bytes wrote, and tell the stored mail's status.
-
-        The first delivery's objects stay. The status tells the caller whether
-        the mail still waits for its handoff.
-        """
+    def _stored_head(self, id_: str) -> dict[str, Any]:
+        """The stored mail's prefix, handoff status and commit mark, after its condition failed."""
         try:
-            stored = self._dynamodb.get_item(
+            stored: dict[str, Any] | None = self._dynamodb.get_item(
                 TableName=self._table,
                 Key={"pk": {"S": f"mail#{id_}"}, "sk": {"S": "mail"}},
-                ProjectionExpression="#p, #s",
-                ExpressionAttributeNames={"#p": "prefix", "#s": "status"},
+                ProjectionExpression="#p, #s, #t",
+                ExpressionAttributeNames={"#p": "prefix", "#s": "status", "#t": "token"},
                 ConsistentRead=True,
             ).get("Item")
         except (BotoCoreError, ClientError) as exc:
             raise _storage_error("DynamoDB GetItem", exc) from exc
         if stored is None:
-            return None
-        status = stored["status"]["S"] if "status" in stored else None
-        if stored["prefix"]["S"] != prefix:
-            # An original SES wrote is not ours to delete: only what this delivery wrote goes.
-            keys = [prefix + "mail.json"] + ([prefix + "raw"] if own_raw else [])
-            keys += [f"{prefix}attachments/{a.index}" for a in mail.attachments]
-            try:
-                self._s3.delete_objects(
-                    Bucket=self._bucket,
-                    Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
-                )
-            except (BotoCoreError, ClientError) as exc:
-                # The mail is stored; an orphan object is only waste, never wrong data.
-                log.warning("could not remove a duplicate delivery's objects (%s)", type(exc).__name__)
-        return status
+            # Refused as stored, yet not there (removed in between): never answer
+            # that as stored; SendGrid's retry stores it again.
+            raise StorageUnavailableError("DynamoDB refused the mail as stored but does not have it")
+        return stored
+
+    def _forget_delivery(self, prefix: str, mail: InboundMail, own_raw: bool) -> None:
+        """Remove what a duplicate delivery under other bytes wrote; the first delivery's objects stay."""
+        # An original SES wrote is not ours to delete: only what this delivery wrote goes.
+        keys = [prefix + "mail.json"] + ([prefix + "raw"] if own_raw else [])
+        keys += [f"{prefix}attachments/{a.index}" for a in mail.attachments]
+        try:
+            self._s3.delete_objects(
+                Bucket=self._bucket,
+                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+            )
+        except (BotoCoreError, ClientError) as exc:
+            # The mail is stored; an orphan object is only waste, never wrong data.
+            log.warning("could not remove a duplicate delivery's objects (%s)", type(exc).__name__)
 
     def quarantine(self, raw: bytes, content_type: str, reason: str, received: datetime) -> str:
         """Keep an unreadable body aside for an operator; returns its key."""

@@ -359,6 +359,24 @@ def test_a_commit_that_fails_after_the_s3_write_is_invisible_and_the_retry_leave
     assert_nothing_half_written(client, s3)
 
 
+def test_a_commit_botocore_retries_after_its_answer_was_lost_is_answered_as_stored_not_as_a_duplicate(
+    client: Client, monkeypatch: pytest.MonkeyPatch, dynamo_proxy: DynamoProxy, dynamodb: Any, s3: Any
+) -> None:
+    use_dynamodb(monkeypatch, dynamo_proxy.url)
+    # The first attempt commits and its answer is lost; botocore's retry finds the condition failed
+    # (moto does not keep ClientRequestToken), and the mail's own commit mark tells it was ours.
+    dynamo_proxy.rule = lambda op, attempt: DROP_AFTER if op == "TransactWriteItems" and attempt == 1 else PASS
+    body, content_type = build_body(eml(7))
+    status, answer = post(client, body, content_type)
+    assert dynamo_proxy.attempts["TransactWriteItems"] == 2
+    [mail_id] = ids_in_s3(s3)
+    assert (status, answer) == (200, {"id": mail_id, "duplicate": False})
+    assert len(stored_mails(dynamodb)) == 1
+    dynamo_proxy.rule = lambda op, attempt: PASS
+    assert post(client, body, content_type) == (200, {"id": mail_id, "duplicate": True})
+    assert_nothing_half_written(client, s3)
+
+
 def test_a_commit_whose_answer_is_lost_is_a_duplicate_on_the_retry_not_a_second_mail(
     client: Client, monkeypatch: pytest.MonkeyPatch, dynamo_proxy: DynamoProxy, dynamodb: Any, s3: Any
 ) -> None:
