@@ -20,7 +20,7 @@ With ``--ses``, the ``receive_ses`` function instead, which sizes
 MB (default 40, SES's largest) are written under ``ses/`` as SES's receipt rule
 would, and the function is given the SQS event of each one's SES notification.
 
-    .venv/bin/python bench/memory.py [--json] [--ses [--ses-mb N]]
+    .venv/bin/python bench/memory.py [--json] [--raw-stdlib] [--ses [--ses-mb N] [--ses-shape SHAPE]]
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from email import message_from_bytes
 from email.message import EmailMessage
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
@@ -71,16 +73,21 @@ def _eml(attachment_bytes: int, seed: int) -> bytes:
     return message.as_bytes()
 
 
-def build_post(mode: str, seed: int) -> tuple[bytes, str]:
-    """A SendGrid post of about BODY_BYTES in MODE, sized by trying a small one first."""
+def build_post(mode: str, seed: int, stdlib_shape: bool = False) -> tuple[bytes, str]:
+    """A SendGrid post of about BODY_BYTES in MODE, sized by trying a small one first.
+
+    ``stdlib_shape``: in raw mode, the message has a lone CR in a header, a shape
+    chalicelib/mimetree.py leaves to the stdlib parser: the raw decoder's worst case.
+    """
     # Imported only where needed, so that the measured child does not load them (boto3 is ~30 MB).
     from scripts.send_mail import build_body  # noqa: PLC0415
     raw = mode == "raw"
-    small, _ = build_body(_eml(1000, seed), raw=raw)
+    odd = b"X-Odd: a lone\rCR\r\n" if raw and stdlib_shape else b""
+    small, _ = build_body(odd + _eml(1000, seed), raw=raw)
     # In raw mode the attachment travels in base64: 4 bytes per 3, plus a line break per 76.
     growth = 4 / 3 * 78 / 76 if raw else 1.0
     size = int((BODY_BYTES - len(small)) / growth) + 1000
-    return build_body(_eml(size, seed), raw=raw)
+    return build_body(odd + _eml(size, seed), raw=raw)
 
 
 def api_gateway_event(body: bytes, content_type: str) -> dict[str, Any]:
@@ -120,11 +127,31 @@ def sqs_event(mail_id: str, seed: int) -> dict[str, Any]:
     }
 
 
-def ses_message(megabytes: float, seed: int) -> bytes:
-    """A MIME message of about MEGABYTES MB, as SES writes it: headers and a base64 attachment."""
+SES_SHAPES = ("plain", "forwarded", "stdlib")
+
+
+def ses_message(megabytes: float, seed: int, shape: str = "plain") -> bytes:
+    """A MIME message of about MEGABYTES MB, as SES writes it: headers and a base64 attachment.
+
+    ``forwarded``: that message forwarded inside another (``message/rfc822``).
+    ``stdlib``: the plain one with a lone CR in a header, a shape
+    chalicelib/mimetree.py leaves to the stdlib parser: the decoder's worst case.
+    """
     small = _eml(1000, seed)
     growth = 4 / 3 * 78 / 76  # base64, and a line break per 76 characters
-    return _eml(int((megabytes * 1_000_000 - len(small)) / growth) + 1000, seed)
+    inner = _eml(int((megabytes * 1_000_000 - len(small)) / growth) + 1000, seed)
+    if shape == "stdlib":
+        return b"X-Odd: a lone\rCR\r\n" + inner
+    if shape != "forwarded":
+        return inner
+    outer = EmailMessage()
+    outer["From"] = "Forwarder <forwarder@example.com>"
+    outer["To"] = "info@example.com"
+    outer["Subject"] = "Fwd: 請求書を送ります"
+    outer["Message-ID"] = f"<bench-forwarded-{seed}@example.com>"
+    outer.set_content("Forwarded message attached.\n")
+    outer.add_attachment(message_from_bytes(inner, policy=default))
+    return outer.as_bytes()
 
 
 def ses_event(bucket: str, key: str, seed: int) -> dict[str, Any]:
@@ -217,14 +244,14 @@ def _wait(port: int, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("moto_server did not start")
 
 
-def _measure_ses(folder: str, env: dict[str, str], megabytes: float) -> dict[str, Any]:
+def _measure_ses(folder: str, env: dict[str, str], megabytes: float, shape: str) -> dict[str, Any]:
     """receive_ses in a fresh process, on INVOCATIONS messages SES wrote under ses/ (the first cold)."""
     import boto3  # noqa: PLC0415
 
     s3 = boto3.client("s3")
     files, size = [], 0
     for seed in range(1, INVOCATIONS + 1):
-        message = ses_message(megabytes, seed)
+        message = ses_message(megabytes, seed, shape)
         key = f"ses/bench-{seed}"
         s3.put_object(Bucket=STAGE["MAILS_BUCKET"], Key=key, Body=message)
         size = len(message)
@@ -251,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--ses", action="store_true", help="measure receive_ses instead, on SES's messages")
     parser.add_argument("--ses-mb", type=float, default=40.0, metavar="N", help="size of each SES message (40)")
+    parser.add_argument("--raw-stdlib", action="store_true",
+                        help="raw mode's message in a shape the stdlib parser reads (the worst case)")
+    parser.add_argument("--ses-shape", choices=SES_SHAPES, default="plain",
+                        help="plain; forwarded inside another message; or one the stdlib parser reads (the worst case)")
     parser.add_argument(
         "--child", choices=("parsed", "raw", "handoff-parsed", "handoff-raw", "ses"), help=argparse.SUPPRESS
     )
@@ -287,12 +318,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         with tempfile.TemporaryDirectory() as folder:
             if args.ses:
-                results.append(_measure_ses(folder, env, args.ses_mb))
+                results.append(_measure_ses(folder, env, args.ses_mb, args.ses_shape))
             for mode in () if args.ses else ("parsed", "raw"):
                 # Built here, not in the measured process, whose peak would otherwise be the building.
                 files, sizes = [], []
                 for seed in range(1, INVOCATIONS + 1):
-                    body, content_type = build_post(mode, seed)
+                    body, content_type = build_post(mode, seed, args.raw_stdlib)
                     path = Path(folder) / f"{mode}-{seed}.json"
                     path.write_text(json.dumps(api_gateway_event(body, content_type)))
                     files.append(str(path))

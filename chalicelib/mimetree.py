@@ -3,20 +3,22 @@
 The stdlib parser reads every line of every part in Python, and keeps the
 message as lines of text: on a 4 MB mail that is most of the raw decoder's
 time and memory. For the shape nearly every mail has — CRLF or LF line ends,
-multiparts with a boundary and a close delimiter, no forwarded ``message/*``
-parts — this module finds the delimiter lines with ``bytes.find``, reads
+multiparts with a boundary and a close delimiter, forwarded messages in
+them — this module finds the delimiter lines with ``bytes.find``, reads
 each part's header block as the email package would (``headerblock.py``),
 and hands each leaf its body as a view of the bytes. Anything else (a lone
 CR, a missing boundary or close delimiter, a header block the email package
-reads differently, ``message/*`` or ``multipart/digest``) is parsed by the
-stdlib parser as before. ``tests/test_mimetree.py`` pins that both give the
-same headers, structure and bodies.
+reads differently, ``message/delivery-status`` or ``multipart/digest``) is
+parsed by the stdlib parser as before. ``tests/test_mimetree.py`` pins that
+both give the same headers, structure and bodies.
 
-One difference is deliberate: a leaf's payload is a ``memoryview`` of the
-source, where the stdlib's is a ``str`` holding the same bytes. A view costs
-no copy (a 4 MB mail's attachments were a fifth of raw mode's peak memory);
+Two differences are deliberate. A leaf's payload is a ``memoryview`` of the
+source, where the stdlib's is a ``str`` holding the same bytes: a view costs
+no copy (a 4 MB mail's attachments were a fifth of raw mode's peak memory),
 the decoder reads either (``sendgrid._raw_payload``), and nothing here hands
-such a tree to the email package's serializers.
+such a tree to the email package's serializers. And a forwarded message's
+part carries the bytes it had in the mail (``ORIGINAL``), which the decoder
+stores as the attachment.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from email.parser import BytesParser
 
 from chalicelib import headerblock
 
+# The bytes a forwarded message (``message/*``) has in its mail, kept on its
+# part: the decoder stores them rather than a re-serialisation of the tree.
+ORIGINAL = "_mimetree_original"
 # Deeper than this is left to the stdlib parser, whose RecursionError the
 # decoder turns into a 413; the decoder itself refuses more than 32 levels.
 MAX_DEPTH = 64
@@ -74,9 +79,19 @@ def _message(source: bytes, start: int, end: int, depth: int) -> Message | None:
     message = headerblock.parse_block(source[start:body])
     if message is None:
         return None
-    maintype = message.get_content_maintype()
-    if maintype == "message" or message.get_content_type() == "multipart/digest":
-        return None
+    content_type = message.get_content_type()
+    if content_type in ("message/delivery-status", "multipart/digest"):
+        return None  # the stdlib's own rules: header blocks without bodies, another default type
+    maintype = content_type.split("/", 1)[0]
+    if maintype == "message":
+        # A forwarded message: the stdlib parses what follows the headers as a
+        # whole message, to the end of the part, whatever its transfer encoding.
+        inner = _message(source, body, end, depth + 1)
+        if inner is None:
+            return None
+        message.set_payload([inner])
+        vars(message)[ORIGINAL] = memoryview(source)[body:end]
+        return message
     if maintype != "multipart":
         message.set_payload(memoryview(source)[body:end])  # type: ignore[call-overload]  # stored as given
         return message

@@ -409,7 +409,7 @@ def _message(
                 content_id=content_id,
                 disposition="inline" if inline else "attachment",
                 data=(
-                    _nested_message(source[start:end], part, path) if content_type.startswith("message/")
+                    _nested_message(part, path, lambda: source[start:end]) if content_type.startswith("message/")
                     else _payload(part)
                 ),
             )
@@ -718,17 +718,22 @@ def _same_headers(data: bytes, inner: Message) -> bool:
         return False
 
 
-def _nested_message(source: bytes, part: Message, path: _Path) -> bytes:
+def _nested_message(part: Message, path: _Path, message: Callable[[], bytes]) -> Buffer:
     """A forwarded message (message/rfc822, message/global, …) as the bytes it had in the mail.
 
     compat32's as_bytes() re-folds long headers and rewrites line ends, so the bytes are
-    cut from the original instead: the email package's own split, checked against what it
-    parsed. A forwarded message sent in base64 or quoted-printable is decoded.
+    cut from the original instead: where mimetree parsed it, the bytes it parsed; else the
+    email package's own split of ``message()``, checked against what it parsed. A
+    forwarded message sent in base64 or quoted-printable is decoded.
     """
-    original = _original_body(source, path)
+    encoding = _transfer_encoding(part)
+    encoded = encoding in ("base64", "quoted-printable", "quotedprintable", "x-uuencode", "uuencode", "uue", "x-uue")
+    cut: memoryview | None = vars(part).get(mimetree.ORIGINAL)
+    if cut is not None:  # the very bytes the tree was read from
+        return bytes(_decode_transfer(cut, encoding)) if encoded else cut
+    original = _original_body(message(), path)
     if original is not None:
-        encoding = _transfer_encoding(part)
-        if encoding in ("base64", "quoted-printable", "quotedprintable", "x-uuencode", "uuencode", "uue", "x-uue"):
+        if encoded:
             return bytes(_decode_transfer(original, encoding))
         inner = part.get_payload(0) if part.is_multipart() else None
         if not isinstance(inner, Message) or _same_headers(original, inner):

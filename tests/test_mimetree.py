@@ -63,7 +63,9 @@ def test_the_sendgrid_samples_take_the_fast_path_and_agree() -> None:
     [
         (b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n", "no close delimiter"),
         (b"Content-Type: multipart/mixed\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n", "no boundary"),
-        (b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nbody", "a forwarded message"),
+        (b"Content-Type: message/rfc822\r\n\r\nSubject inner\r\n\r\nbody", "a forwarded message read differently"),
+        (b"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x\r\n\r\nAction: failed\r\n",
+         "a delivery status"),
         (b"Subject: a\rb\r\n\r\nbody", "a lone CR"),
         (b"Subject: a\r\nnot a header\r\n\r\nbody", "a line that is no header"),
         (b"Content-Type: multipart/digest; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n", "a digest"),
@@ -99,6 +101,12 @@ def _mime(draw: st.DrawFn, depth: int = 0) -> bytes:
         for child in children:
             body += b"--" + boundary + draw(st.sampled_from([b"", b"  ", b"\t"])) + eol + child + eol
         body += b"--" + boundary + b"--" + eol + epilogue
+    elif depth < 3 and draw(st.integers(0, 3)) == 0:
+        # A forwarded message: the stdlib parses the rest of the part as a whole message.
+        headers.append(b"Content-Type: " + draw(st.sampled_from([b"message/rfc822", b"message/global"])))
+        if draw(st.booleans()):
+            headers.append(b"Content-Transfer-Encoding: " + draw(st.sampled_from([b"7bit", b"quoted-printable"])))
+        body = draw(_mime(depth + 1))
     else:
         headers.append(b"Content-Type: " + draw(st.sampled_from([b"text/plain", b"application/octet-stream"])))
         body = eol.join(draw(_text))
@@ -128,3 +136,19 @@ def test_a_message_the_stdlib_reads_is_cut_from_a_larger_body() -> None:
     source = b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nbody"
     body = b"before" + source + b"after"
     assert_same_tree(mimetree.parse(body, 6, 6 + len(source)), stdlib(source))
+
+
+def test_a_forwarded_message_is_parsed_in_place_and_keeps_its_original_bytes() -> None:
+    inner = b"From: a@example.com\r\nSubject: inner\r\n  folded\r\n\r\nthe forwarded body\r\n"
+    source = (
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee below\r\n"
+        b"--b\r\nContent-Type: message/rfc822\r\n\r\n" + inner + b"\r\n--b--\r\n"
+    )
+    fast = fast_tree(source)
+    assert fast is not None
+    assert_same_tree(fast, stdlib(source))
+    part = fast.get_payload(1)
+    assert isinstance(part, Message)
+    original = vars(part)[mimetree.ORIGINAL]
+    assert isinstance(original, memoryview) and original.obj is source
+    assert bytes(original) == inner
