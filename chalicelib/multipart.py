@@ -118,23 +118,21 @@ def boundary_of(content_type: str | None) -> bytes:
         raise MalformedMailError("multipart boundary is not ASCII") from None
 
 
+# What may follow a delimiter: a line end, blanks, the close delimiter's "--", or the body's end.
+_AFTER_DELIMITER = frozenset(b"\r\n \t")
+
+
 def _delimiter_at(body: bytes, delimiter: bytes, start: int) -> int:
     """Index of the next delimiter line at or after start: at a line start, followed by ``--``, space or a line end."""
     while True:
         index = body.find(delimiter, start)
         if index < 0:
             return -1
-        at_line_start = index == 0 or body[index - 1] == 0x0A
-        after = body[index + len(delimiter) : index + len(delimiter) + 2]
-        if at_line_start and (after[:1] in (b"\r", b"\n", b" ", b"\t", b"") or after == b"--"):
-            return index
+        if index == 0 or body[index - 1] == 0x0A:
+            after = index + len(delimiter)
+            if after >= len(body) or body[after] in _AFTER_DELIMITER or body.startswith(b"--", after):
+                return index
         start = index + 1
-
-
-def _line_end(body: bytes, index: int) -> int:
-    """Index just past the line that holds index."""
-    newline = body.find(b"\n", index)
-    return len(body) if newline < 0 else newline + 1
 
 
 class _PartHeaders(NamedTuple):  # a tuple: made once per part, a dozen times per post
@@ -256,9 +254,10 @@ def parse(body: bytes, content_type: str | None) -> Form:
     parts = 0
     while True:
         after = index + len(delimiter)
-        if body[after : after + 2] == b"--":
+        if body.startswith(b"--", after):
             break
-        start = _line_end(body, after)
+        newline = body.find(b"\n", after)
+        start = len(body) if newline < 0 else newline + 1
         following = _delimiter_at(body, delimiter, start)
         if following < 0:
             raise MalformedMailError("multipart body ends without a closing boundary")
@@ -270,22 +269,26 @@ def parse(body: bytes, content_type: str | None) -> Form:
         if end > start and body[end - 1] == 0x0D:
             end -= 1
         end = max(end, start)
-        if body[start : start + 1] == b"\n":
+        if body.startswith(b"\n", start):
             header_end, content_start = start, start + 1
-        elif body[start : start + 2] == b"\r\n":
+        elif body.startswith(b"\r\n", start):
             header_end, content_start = start, start + 2
         else:
             header_end, content_start = _header_end(body, start, end)
         if header_end - start > MAX_PART_HEADER_BYTES:
             raise PayloadTooLargeError("multipart part headers are too long")
+        content_start = min(content_start, end)
+        index = following
+        field_only = _FIELD_ONLY.fullmatch(body, start, header_end)  # most parts: read in place
+        if field_only is not None:
+            spans.setdefault(field_only.group(1).decode("utf-8", "replace"), (content_start, end))
+            continue
         headers = _part_headers(body[start:header_end])
         name = headers.name
         if not isinstance(name, str):
             raise MalformedMailError("multipart part has no form-data name")
-        content_start = min(content_start, end)
         if headers.filename is not None:
             files.setdefault(name, FilePart(name, headers.filename, headers.content_type, view[content_start:end]))
         else:
             spans.setdefault(name, (content_start, end))
-        index = following
     return Form(Fields(body, spans), files)

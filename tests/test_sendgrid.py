@@ -671,3 +671,22 @@ def test_raw_mode_decodes_a_large_attachment_without_copying_the_message() -> No
     # The decoded attachment and small change. Copying the message, its part or the
     # whitespace-free base64 would each add 2.7 MB.
     assert peak < len(data) + 512 * 1024, peak
+
+
+def _ipaddress_reading(value: str) -> str | None:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(value.strip("[]")))
+    except ValueError:
+        return None
+
+
+_octet_text = st.one_of(st.integers(0, 300).map(str), st.sampled_from(["00", "01", "007", "255", "256", "", "a", " 1"]))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_octet_text, min_size=3, max_size=5).map(".".join), st.sampled_from(["", "[", "]"]))
+def test_the_ipv4_shortcut_reads_a_sender_ip_as_the_ipaddress_module_does(dotted: str, bracket: str) -> None:
+    value = bracket + dotted + bracket.translate(str.maketrans("[]", "]["))
+    assert sendgrid._sender_ip(value) == _ipaddress_reading(value)
