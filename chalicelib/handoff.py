@@ -15,11 +15,12 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.clock import utc_now
 from chalicelib.errors import ConflictError, MailServiceError, NotFoundError, StorageUnavailableError
 from chalicelib.mail import StoredMail
 from chalicelib.routing import Bounce, Router
@@ -47,10 +48,6 @@ class Attempt:
     id: str
     status: str
     route: str | None = None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _error(exc: BaseException, route: str | None) -> str:
@@ -201,7 +198,7 @@ class Handoff:
     queue: Queue
     router: Router
     max_attempts: int = 5
-    clock: Callable[[], datetime] = _now
+    clock: Callable[[], datetime] = utc_now
 
     def process(self, mail_id: str, receive_count: int, receipt_handle: str | None = None) -> Attempt:
         """Run the mail's handler once; an exception leaves the message for SQS to show again."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from chalicelib import auth, multipart, sendgrid
+from chalicelib.clock import utc_now
 from chalicelib.config import Settings
 from chalicelib.errors import AuthenticationError, MalformedMailError, NotConfiguredError, PayloadTooLargeError
 from chalicelib.handoff import PENDING, Queue
@@ -36,10 +37,6 @@ class Outcome:
     attachments: int
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Ingestor:
     settings: Settings
@@ -47,7 +44,7 @@ class Ingestor:
     # Any of them may have signed the post: two during a key rotation.
     verifiers: tuple[SignatureVerifier, ...] = ()
     queue: Queue | None = None
-    clock: Callable[[], datetime] = _now
+    clock: Callable[[], datetime] = utc_now
 
     def authenticate(self, delivery: Delivery, received: datetime) -> None:
         """Credentials, then the size bound, then the signature: all before any parsing."""

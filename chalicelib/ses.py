@@ -15,10 +15,11 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from chalicelib import sendgrid
+from chalicelib.clock import utc_now
 from chalicelib.errors import MalformedMailError, PayloadTooLargeError
 from chalicelib.handoff import Queue
 from chalicelib.ingest import Outcome, commit
@@ -111,16 +112,12 @@ def _dkim(pairs: list[tuple[str, str]]) -> list[dict[str, str]] | None:
     return entries or None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class SesIngestor:
     bucket: str
     store: MailStore
     queue: Queue | None = None
-    clock: Callable[[], datetime] = _now
+    clock: Callable[[], datetime] = utc_now
 
     def ingest(self, notice: Notice) -> Outcome:
         if notice.bucket != self.bucket or not notice.key.startswith(SES_PREFIX):

@@ -294,7 +294,7 @@ def test_generated_plain_blocks_take_the_fast_path_and_agree(block: bytes) -> No
     fast(block)
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(any_blocks())
 def test_generated_blocks_agree_and_only_odd_ones_are_refused(block: bytes) -> None:
     ours = agrees(block)
