@@ -381,7 +381,29 @@ _TRAILING_ZONE_NAME = re.compile(r"\s\(?([A-Za-z]{2,5})\)?\s*$")
 _NUMERIC_ZONE = re.compile(r"[+-]\d{4}\b")
 
 
+_MONTHS = {name: number for number, name in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+# RFC 5322's own form, which nearly every mailer writes: read without email.utils (a fifth of its
+# cost). Years from 1000 only: email.utils reads 0000-0099 as 19xx or 20xx.
+_RFC5322_DATE = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?([0-9]{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"([1-9][0-9]{3}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})"
+)
+
+
 def _parse_date(value: str) -> str | None:
+    plain = _RFC5322_DATE.fullmatch(value)
+    if plain is not None:
+        day, month, year, hour, minute, second, sign, zone_hours, zone_minutes = plain.groups()
+        offset = (int(zone_hours) * 3600 + int(zone_minutes) * 60) * (-1 if sign == "-" else 1)
+        return datetime(
+            int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute), min(int(second), 59),
+            tzinfo=timezone(timedelta(seconds=offset)),
+        ).isoformat()
+    return _parse_date_carefully(value)
+
+
+def _parse_date_carefully(value: str) -> str | None:
     text = _clean(value).strip()
     if not text:
         return None

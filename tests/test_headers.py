@@ -576,3 +576,28 @@ def test_the_plain_value_shortcuts_give_what_the_careful_paths_give(value: str, 
     )
     assert headers_module.header_text(value, hint) == careful
     assert headers_module.header_text(value.encode("ascii"), hint) == careful
+
+
+_DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+_MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.sampled_from(["", *(f"{day}, " for day in _DAYS)]), st.integers(0, 39), st.sampled_from(_MONTH_NAMES),
+    st.integers(0, 9999), st.integers(0, 29), st.integers(0, 69), st.integers(0, 69), st.sampled_from("+-"),
+    st.integers(0, 99), st.integers(0, 99), st.booleans(),
+)
+def test_the_rfc5322_date_shortcut_reads_a_date_as_email_utils_does(
+    day_name: str, day: int, month: str, year: int, hour: int, minute: int, second: int, sign: str,
+    zone_hours: int, zone_minutes: int, two_digit_day: bool,
+) -> None:
+    day_text = f"{day:02d}" if two_digit_day else str(day)
+    time = f"{hour:02d}:{minute:02d}:{second:02d}"
+    value = f"{day_name}{day_text} {month} {year:04d} {time} {sign}{zone_hours:02d}{zone_minutes:02d}"
+    assert bool(headers_module._RFC5322_DATE.fullmatch(value)) == (year >= 1000)  # the shortcut is taken
+    try:
+        careful: str | None = headers_module._parse_date_carefully(value)
+    except Exception:
+        careful = None  # what parse_date answers for a field out of range
+    assert parse_date(value) == careful
