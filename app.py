@@ -142,8 +142,11 @@ class _Dependencies:
 deps = _Dependencies()
 
 
+_LOG_JSON = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps would build one per line
+
+
 def _log(**fields: Any) -> None:
-    app.log.info(json.dumps(fields, separators=(",", ":")))
+    app.log.info(_LOG_JSON.encode(fields))
 
 
 def _request() -> Request:

@@ -779,6 +779,10 @@ def _scrubbed_attachment(attachment: Attachment) -> Attachment:
     )
 
 
+# Built once (json.dumps builds an encoder per call for any non-default argument); a document has no cycles.
+_JSON_PROBE = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+
+
 def _storable(mail: InboundMail) -> bool:
     """True when every string of the mail's document encodes as UTF-8, that is, holds no lone surrogate.
 
@@ -791,7 +795,7 @@ def _storable(mail: InboundMail) -> bool:
     document = mail.to_dict()
     bodies = (document.pop("text"), document.pop("html"), document.pop("spam_report"))
     try:
-        json.dumps(document, ensure_ascii=False).encode("utf-8")
+        _JSON_PROBE.encode(document).encode("utf-8")
         for body in bodies:
             if body is not None:
                 body.encode("utf-8")

@@ -123,6 +123,10 @@ def _storage_error(action: str, exc: Exception) -> StorageUnavailableError:
 
 
 _BODIES = ("text", "html", "spam_report")
+# Built once: json.dumps with any non-default argument builds a new encoder on every call.
+# A document is a tree, so the encoder need not look for cycles.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+_SUMMARY_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False)
 
 
 def document_json(document: dict[str, Any]) -> str:
@@ -139,19 +143,19 @@ def document_json(document: dict[str, Any]) -> str:
     bodies = {name: value for name in _BODIES if isinstance(value := document.get(name), str)}
     if not all(body.isascii() for body in bodies.values()):
         # The bodies are most of the text, and splicing into it costs more than it saves.
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    encoded = json.dumps({**document, **dict.fromkeys(bodies)}, ensure_ascii=False, separators=(",", ":"))
+        return _COMPACT_JSON.encode(document)
+    encoded = _COMPACT_JSON.encode({**document, **dict.fromkeys(bodies)})
     for name, body in bodies.items():
         hole = f'"{name}":null'
         if encoded.count(hole) != 1:  # a nested object with a key of that name, also null
-            return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+            return _COMPACT_JSON.encode(document)
         encoded = encoded.replace(hole, f'"{name}":{json.dumps(body)}')
     return encoded
 
 
 def _summary(document: dict[str, Any]) -> str:
     sender = document["from"] or {}
-    return json.dumps(
+    return _SUMMARY_JSON.encode(
         {
             "id": document["id"],
             "received_at": document["received_at"],
@@ -159,8 +163,7 @@ def _summary(document: dict[str, Any]) -> str:
             "from": (sender.get("address") or "")[:SUMMARY_TEXT_CHARS] or None,
             "attachments": len(document["attachments"]),
             "raw_size": document["raw_size"],
-        },
-        ensure_ascii=False,
+        }
     )
 
 
