@@ -391,15 +391,18 @@ _RFC5322_DATE = re.compile(
 )
 
 
+def _iso(year: int, month: int, day: int, hour: int, minute: int, second: int, offset: int) -> str:
+    # A leap second is kept in its minute; an impossible field raises (parse_date answers None).
+    moment = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=timezone(timedelta(seconds=offset)))
+    return moment.isoformat()
+
+
 def _parse_date(value: str) -> str | None:
     plain = _RFC5322_DATE.fullmatch(value)
     if plain is not None:
         day, month, year, hour, minute, second, sign, zone_hours, zone_minutes = plain.groups()
         offset = (int(zone_hours) * 3600 + int(zone_minutes) * 60) * (-1 if sign == "-" else 1)
-        return datetime(
-            int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute), min(int(second), 59),
-            tzinfo=timezone(timedelta(seconds=offset)),
-        ).isoformat()
+        return _iso(int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute), int(second), offset)
     return _parse_date_carefully(value)
 
 
@@ -421,12 +424,7 @@ def _parse_date_carefully(value: str) -> str | None:
             moment = moment.replace(tzinfo=UTC)
         return moment.isoformat()
     year, month, day, hour, minute, second = parsed[:6]
-    offset = parsed[9] or 0  # a missing zone and -0000 ("unknown") both count as UTC
-    moment = datetime(
-        year, month, day, hour, minute, min(second, 59),  # a leap second is kept in its minute
-        tzinfo=timezone(timedelta(seconds=offset)),
-    )
-    return moment.isoformat()
+    return _iso(year, month, day, hour, minute, second, parsed[9] or 0)  # no zone and -0000 both count as UTC
 
 
 def parse_date(value: str | None) -> str | None:
