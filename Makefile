@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Two workers: this machine's two cores. Each starts its own embedded AWS.
+WORKERS ?= 2
 
-.PHONY: test dev lint bench clean
+.PHONY: test quick dev lint docs bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,10 +14,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-test: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/mypy
-	$(BIN)/python -m pytest
+# Everything: lint, types, the docs site, then the tests. The slow ones
+# (reliability, load, end to end) run alone afterwards, as they time things.
+test: $(STAMP) lint docs
+	$(BIN)/python -m pytest -n $(WORKERS) -m "not slow"
+	$(BIN)/python -m pytest -m slow
+
+# The loop while changing code: unit and contract tests, under a minute.
+quick: $(STAMP)
+	$(BIN)/python -m pytest -n $(WORKERS) -q tests/unit tests/contract
 
 dev: $(STAMP)
 	$(BIN)/python scripts/dev.py
@@ -24,15 +31,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# --strict: a broken link or anchor fails the build, and so `make test`.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-# Deploying (README.md, "Deploying to AWS"). STAGE is a deployed stage of .chalice/config.json.
+# Deploying (docs/operations/deploy.md). STAGE is a deployed stage of .chalice/config.json.
 # Both scripts run chalice with MAILS_QUEUE and SES_QUEUE set to the stage's queues
-# (app.py reads them at import to wire hand_off and receive_ses), whatever the
+# (the queue consumers read them at import to wire their event sources), whatever the
 # shell says. The SES ingress is switched on at `aws cloudformation deploy` time
 # (--parameter-overrides EnableSes=true SesRecipients=...), not here.
 STAGE ?= dev

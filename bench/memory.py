@@ -77,7 +77,7 @@ def build_post(mode: str, seed: int, stdlib_shape: bool = False) -> tuple[bytes,
     """A SendGrid post of about BODY_BYTES in MODE, sized by trying a small one first.
 
     ``stdlib_shape``: in raw mode, the message has a lone CR in a header, a shape
-    chalicelib/mimetree.py leaves to the stdlib parser: the raw decoder's worst case.
+    chalicelib/mime/tree.py leaves to the stdlib parser: the raw decoder's worst case.
     """
     # Imported only where needed, so that the measured child does not load them (boto3 is ~30 MB).
     from scripts.send_mail import build_body  # noqa: PLC0415
@@ -135,7 +135,7 @@ def ses_message(megabytes: float, seed: int, shape: str = "plain") -> bytes:
 
     ``forwarded``: that message forwarded inside another (``message/rfc822``).
     ``stdlib``: the plain one with a lone CR in a header, a shape
-    chalicelib/mimetree.py leaves to the stdlib parser: the decoder's worst case.
+    chalicelib/mime/tree.py leaves to the stdlib parser: the decoder's worst case.
     """
     small = _eml(1000, seed)
     growth = 4 / 3 * 78 / 76  # base64, and a line break per 76 characters
@@ -200,8 +200,10 @@ def child(mode: str, event_files: list[Path]) -> dict[str, Any]:
     cpu = time.process_time()
     # Imported here, not at the top, so that its cost shows as its own number.
     import app as app_module  # noqa: PLC0415
+    from chalicelib.delivery.consumer import hand_off  # noqa: PLC0415
+    from chalicelib.ingress.ses.consumer import receive_ses  # noqa: PLC0415
 
-    handlers = {"handoff": app_module.hand_off, "ses": app_module.receive_ses}
+    handlers = {"handoff": hand_off, "ses": receive_ses}
     handler = handlers.get(mode.partition("-")[0], app_module.app)
     result: dict[str, Any] = {
         "mode": mode, "rss_start_mb": round(started, 1), "rss_import_app_mb": round(_rss_mb(), 1),

@@ -57,12 +57,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import app as app_module  # noqa: E402 - app.py reads the environment when first used, not at import
+import app as app_module  # noqa: E402 - the app reads the environment when first used, not at import
 from bench.corpus import BenchMail, corpus, plain  # noqa: E402
 from bench.fakes import FakeDynamoDB, FakeS3, FakeSQS  # noqa: E402
-from chalicelib.handoff import Queue  # noqa: E402
-from chalicelib.ingest import Ingestor  # noqa: E402
-from chalicelib.store import MailStore  # noqa: E402
+from chalicelib import logs  # noqa: E402
+from chalicelib.delivery.queue import Queue  # noqa: E402
+from chalicelib.ingress.sendgrid.webhook import SendGridIngestor  # noqa: E402
+from chalicelib.storage.store import MailStore  # noqa: E402
+from chalicelib.wiring import services  # noqa: E402
 from scripts.send_mail import build_body  # noqa: E402
 
 KEY, SECRET = "sendgrid", "bench-secret-value"
@@ -165,16 +167,15 @@ class Harness:
         self.dynamodb = FakeDynamoDB()
         self.sqs = FakeSQS()
         self.store = MailStore(self.s3, self.dynamodb, bucket=ENV["MAILS_BUCKET"], table=ENV["MAILS_TABLE"])
-        deps = app_module.deps
-        deps.reset()
-        # The seams: what deps.store() and deps.ingestor() would build with boto3 clients.
-        deps._store = self.store
-        deps._ingestor = Ingestor(
-            settings=deps.settings(), store=self.store, queue=Queue(self.sqs, ENV["MAILS_QUEUE"])
+        services.reset()
+        # The seams: what services.store() and services.sendgrid() would build with boto3 clients.
+        services._store = self.store
+        services._sendgrid = SendGridIngestor(
+            settings=services.settings(), store=self.store, queue=Queue(self.sqs, ENV["MAILS_QUEUE"])
         )
         # The log line stays (its cost is the handler's), written where it does not garble the table.
         devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
-        for handler in app_module.app.log.handlers:
+        for handler in logs.log.handlers:
             if hasattr(handler, "setStream"):
                 handler.setStream(devnull)
         self.context = LambdaContext()
@@ -323,7 +324,8 @@ APP_IMPORT = """
 import time
 start = time.perf_counter()
 import app
-app.deps.ingestor()
+from chalicelib.wiring import services
+services.sendgrid()
 print(time.perf_counter() - start)
 """
 BARE_IMPORT = """

@@ -1,4 +1,4 @@
-"""Every failure the service knows, under one root; ``app.py`` maps each class to a status.
+"""Every failure the service knows, under one root; each class carries its HTTP status (``web.py`` answers with it).
 
 Messages are written for the caller and the log alike, so they never carry a
 secret, a token, a signature or mail content.
@@ -20,13 +20,13 @@ class MailServiceError(Exception):
 
 
 class BadRequestError(MailServiceError):
-    """The request can never succeed as sent; SendGrid must not retry it."""
+    """The request can never succeed as sent; the provider must not retry it."""
 
     status = 400
 
 
 class MalformedMailError(BadRequestError):
-    """Authenticated, but the body is not a readable SendGrid post (kept aside for an operator)."""
+    """Authenticated, but the body is not a readable mail (kept aside for an operator)."""
 
 
 class BadCursorError(BadRequestError):
@@ -52,13 +52,13 @@ class PayloadTooLargeError(MailServiceError):
 
 
 class UnsupportedMediaTypeError(MailServiceError):
-    """The body is not multipart/form-data."""
+    """The body is not of the ingress's media type."""
 
     status = 415
 
 
 class NotConfiguredError(MailServiceError):
-    """The service has no credentials or resources configured: fail closed, SendGrid retries."""
+    """The service has no credentials or resources configured: fail closed, the provider retries."""
 
     status = 503
 

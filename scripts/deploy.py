@@ -14,14 +14,14 @@ In order, with the AWS credentials and region of the environment (``AWS_PROFILE`
    queue is made even for SendGrid-only use, because ``receive_ses`` is always
    deployed and Lambda will not map it to a queue that does not exist; the
    SES receipt rule, its topic and the bucket policy are not made here (only
-   the CloudFormation path has them: README.md, "Deploying to AWS");
+   the CloudFormation path has them: docs/operations/deploy.md);
 3. creates each SSM SecureString parameter the stage names that does not exist
    yet, with fresh random credentials, and never overwrites one that does.
    Secrets are not printed unless ``--show-secrets`` is given: the output says
    how to read them with the AWS CLI instead, so that CI logs and terminals
    scrolled past stay clean;
 4. runs ``chalice deploy --stage STAGE`` with MAILS_QUEUE and SES_QUEUE set to
-   the stage's queues (app.py reads them at import to wire ``hand_off`` and
+   the stage's queues (the consumer modules read them at import to wire ``hand_off`` and
    ``receive_ses`` to their queues), and prints the webhook URL to give
    SendGrid, with the secret left as a placeholder.
 
@@ -210,7 +210,7 @@ def deploy(
     if url:
         credentials = stage.parameters.get("MAIL_CREDENTIALS_PARAMETER", "?")
         print(
-            "\nSendGrid Inbound Parse URL (README.md, Deploying to AWS; KEY and SECRET are the two halves of "
+            "\nSendGrid Inbound Parse URL (docs/operations/deploy.md; KEY and SECRET are the two halves of "
             f"a pair in {credentials}):\n  {url.rstrip('/')}/mails?MailKey=KEY&MailSecret=SECRET"
         )
 

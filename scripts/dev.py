@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 import boto3  # noqa: E402
 
-import app as app_module  # noqa: E402  (reads its environment on first use, not at import)
+from chalicelib.delivery.consumer import hand_off  # noqa: E402  (reads its environment on first use)
+from chalicelib.ingress.ses.consumer import receive_ses  # noqa: E402
 from scripts.create_resources import create_resources  # noqa: E402
 from scripts.sqs_poller import Poller  # noqa: E402
 
@@ -123,7 +124,7 @@ def main() -> int:
         # Lambda's SQS event source, played by this process: every stored mail is
         # routed to its mailbox and its status changes while the user watches.
         sqs = boto3.client("sqs")
-        pollers = [Poller(sqs, queue, app_module.hand_off), Poller(sqs, ses_queue, app_module.receive_ses)]
+        pollers = [Poller(sqs, queue, hand_off), Poller(sqs, ses_queue, receive_ses)]
         while all(process.poll() is None for process in processes):
             for poller in pollers:
                 poller.poll(wait_seconds=1)

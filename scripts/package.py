@@ -33,8 +33,8 @@ each must be there) and from the functions that ``lambda_functions`` gives a
 policy file of their own; after packaging, a role that still holds a literal
 ARN is an error.
 
-Chalice names an SQS event source's queue by the name app.py gives it at import
-(MAILS_QUEUE for hand_off, SES_QUEUE for receive_ses, which this script sets
+Chalice names an SQS event source's queue by the name its consumer module gives it
+at import (MAILS_QUEUE for hand_off, SES_QUEUE for receive_ses, which this script sets
 from the stage's configuration: ``QUEUES``), as an ARN string CloudFormation
 knows nothing of; after packaging, that ARN is replaced by the consumer's own
 queue, ``{"Fn::GetAtt": ["MailsQueue", "Arn"]}`` or ``["SesQueue", "Arn"]``,
@@ -78,10 +78,10 @@ POLICY = "FunctionsPolicy"
 class QueueSpec:
     """One SQS queue of the stack, the variable that names it and the one function that consumes it."""
 
-    variable: str  # in the stage's environment_variables, and read by app.py at import
+    variable: str  # in the stage's environment_variables, and read by the consumer module at import
     resource: str  # in infra/resources.json
     dead_letter: str  # its dead-letter queue in infra/resources.json (no function may touch it)
-    consumer: str  # Chalice's name of the function of @app.on_sqs_message(queue=<variable>)
+    consumer: str  # Chalice's name of the function of @blueprint.on_sqs_message(queue=<variable>)
 
 
 QUEUES = (
@@ -510,15 +510,15 @@ def merge_template(stage: Stage, project_dir: Path = ROOT) -> dict[str, Any]:
 
 
 def queue_arn_reference(name: str) -> dict[str, str]:
-    """How Chalice's SAM template names the queue of ``@app.on_sqs_message(queue=NAME)``."""
+    """How Chalice's SAM template names the queue of ``@blueprint.on_sqs_message(queue=NAME)``."""
     return {"Fn::Sub": f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{name}"}
 
 
 def wire_queues(template: dict[str, Any], stage: Stage) -> dict[str, str]:
     """Point every SQS event source at its consumer's queue in the stack; returns {function: queue resource}.
 
-    Chalice names the queue by the name app.py read from MAILS_QUEUE (or
-    SES_QUEUE) at import, a string CloudFormation cannot tie to MailsQueue (or
+    Chalice names the queue by the name its consumer module read from MAILS_QUEUE
+    (or SES_QUEUE) at import, a string CloudFormation cannot tie to MailsQueue (or
     SesQueue), whose name it generates. Each consumer of ``QUEUES`` must read
     its own queue, and no other function may consume one.
     """
@@ -543,7 +543,7 @@ def wire_queues(template: dict[str, Any], stage: Stage) -> dict[str, str]:
             if queue != queue_arn_reference(stage.queue_name(spec)):
                 raise PackageError(
                     f"function {name} reads the queue {json.dumps(queue)} ({event_name}), not the stage's "
-                    f"{stage.queue_name(spec)}: was {spec.variable} set to it when chalice imported app.py?"
+                    f"{stage.queue_name(spec)}: was {spec.variable} set to it when chalice imported the app?"
                 )
             event["Properties"]["Queue"] = {"Fn::GetAtt": [spec.resource, "Arn"]}
             wired[name] = spec.resource
@@ -577,7 +577,8 @@ def check_roles(template: dict[str, Any], stage: Stage) -> None:
                     else f"{path.name} names the log group of"
                 )
                 raise PackageError(
-                    f"{source} a function {function.cfn_name} that is not in the package: is it still in app.py?"
+                    f"{source} a function {function.cfn_name} that is not in the package: "
+                    "is it still registered in app.py?"
                 )
     for name, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
@@ -634,7 +635,7 @@ def chalice_command() -> str:
 def chalice_env(stage: Stage, env: dict[str, str] | None = None) -> dict[str, str]:
     """The environment to run chalice in: ENV (else ours) with the stage's MAILS_QUEUE and SES_QUEUE.
 
-    app.py reads both at import to name the queues of its SQS event sources,
+    The consumer modules read them at import to name the queues of their SQS event sources,
     before any stage's environment_variables exist; a value left in the shell
     from another stage must not win.
     """

@@ -16,6 +16,7 @@ from chalice.test import Client
 from moto.server import ThreadedMotoServer
 
 import app as app_module
+from chalicelib.wiring import services
 from scripts.create_resources import create_resources
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,14 +63,20 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> str:
     return moto_endpoint
 
 
+@pytest.fixture(scope="session")
+def boto_session(moto_endpoint: str) -> boto3.session.Session:
+    """One session for the fixtures' own calls: a new one would load botocore's models again (a third of a second)."""
+    return boto3.session.Session()
+
+
 @pytest.fixture
-def aws(aws_env: str) -> Iterator[str]:
+def aws(aws_env: str, boto_session: boto3.session.Session) -> Iterator[str]:
     """A fresh emulator state with the table and bucket of the local stage."""
     requests.post(f"{aws_env}/moto-api/reset", timeout=10).raise_for_status()
-    create_resources(TABLE, BUCKET, queue=QUEUE, ses_queue=SES_QUEUE)
-    app_module.deps.reset()
+    create_resources(TABLE, BUCKET, boto_session, queue=QUEUE, ses_queue=SES_QUEUE)
+    services.reset()
     yield aws_env
-    app_module.deps.reset()
+    services.reset()
 
 
 @pytest.fixture
@@ -79,7 +86,7 @@ def configured(monkeypatch: pytest.MonkeyPatch, aws: str) -> str:
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("MAIL_CREDENTIALS", f"{KEY}:{SECRET},old:previous-secret")
     monkeypatch.setenv("READ_TOKENS", TOKEN)
-    app_module.deps.reset()
+    services.reset()
     return aws
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chalicelib.mail import StoredMail
+from chalicelib.delivery.routing import Route, Router, always, recipient
 from chalicelib.mailboxes.replies import REPLY_ADDRESS, Replies, Threads
-from chalicelib.routing import Route, Router, always, recipient
+from chalicelib.model import StoredMail
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.delivery.routing import Bounce
 from chalicelib.errors import StorageUnavailableError
-from chalicelib.mail import StoredMail
-from chalicelib.routing import Bounce
+from chalicelib.model import StoredMail
 
 REPLY_ADDRESS = r"reply\+[A-Za-z0-9_-]{1,64}@[^@\s]+"
 _TOKEN = re.compile(r"reply\+([A-Za-z0-9_-]{1,64})@", re.IGNORECASE)

@@ -1,0 +1,48 @@
+"""hand_off: the Lambda function behind the handoff queue; each message names one stored mail."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from chalice.app import Blueprint, SQSEvent
+
+from chalicelib import logs
+from chalicelib.wiring import services
+
+# Chalice wires the event source when it packages the app, before any stage
+# environment exists, so the name is read at import: deploy with MAILS_QUEUE
+# set to the stage's queue (the Makefile does), the same value the stage's
+# environment gives the running function.
+HANDOFF_QUEUE = os.environ.get("MAILS_QUEUE", "inbound-mail-handoff")
+
+logs.configure()
+blueprint = Blueprint(__name__)
+
+
+class HandlerFailed(Exception):
+    """What Lambda's log shows for a failed attempt: the error's class and the mail, never its message."""
+
+
+@blueprint.on_sqs_message(queue=HANDOFF_QUEUE, batch_size=1)
+def hand_off(event: SQSEvent) -> None:
+    for record in event:
+        start = time.perf_counter()
+        attributes = record.to_dict().get("attributes", {})
+        receive_count = int(attributes.get("ApproximateReceiveCount", "1"))
+        try:
+            mail_id = json.loads(record.body)["id"]
+        except (ValueError, KeyError, TypeError):
+            logs.line(route="handoff", outcome="unreadable message", ms=logs.elapsed_ms(start))
+            continue  # no retry can make it readable
+        try:
+            attempt = services.handoff().process(mail_id, receive_count, record.receipt_handle)
+        except Exception as exc:
+            logs.line(route="handoff", id=mail_id, outcome="retry", error=type(exc).__name__,
+                      receive_count=receive_count, ms=logs.elapsed_ms(start))
+            # Raising hands the message back to SQS; the message is ours to
+            # write, the handler's exception text is not (it may quote the mail).
+            raise HandlerFailed(f"{type(exc).__name__} handling mail {mail_id}") from None
+        logs.line(route="handoff", id=mail_id, outcome=attempt.status, mailbox=attempt.route,
+                  receive_count=receive_count, ms=logs.elapsed_ms(start))

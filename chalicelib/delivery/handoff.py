@@ -1,0 +1,99 @@
+"""Hand every stored mail to the code that handles it, at least once, and record what happened.
+
+After the commit the mail is ``pending`` and its id goes onto an SQS queue. A
+consumer claims it (``processing``, with a lease), runs the handler its route
+names, and records the end: ``delivered``, ``bounced`` (the handler refused it
+for good) or, after the last attempt, ``failed`` with the error's class and
+message. The claim is a conditional write, so a second message for the same
+mail never runs a handler that already succeeded; an expired lease lets a
+crashed attempt be taken over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from chalicelib.clock import utc_now
+from chalicelib.delivery.ledger import Ledger, error_record
+from chalicelib.delivery.queue import Queue
+from chalicelib.delivery.routing import Bounce, Router
+from chalicelib.errors import ConflictError, MailServiceError
+from chalicelib.model import StoredMail
+from chalicelib.storage.schema import BOUNCED, DELIVERED, FAILED, PENDING, PROCESSING
+from chalicelib.storage.store import MailStore
+
+
+class Busy(MailServiceError):
+    """Another consumer holds the mail's lease; SQS shows the message again later."""
+
+
+class AttemptsExhausted(MailServiceError):
+    """Every attempt was made: the message goes on to the dead-letter queue."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    id: str
+    status: str
+    route: str | None = None
+
+
+def backoff_seconds(attempt: int) -> int:
+    return int(min(30 * 2 ** max(attempt - 1, 0), 900))
+
+
+@dataclass
+class Handoff:
+    store: MailStore
+    ledger: Ledger
+    queue: Queue
+    router: Router
+    max_attempts: int = 5
+    clock: Callable[[], datetime] = utc_now
+
+    def process(self, mail_id: str, receive_count: int, receipt_handle: str | None = None) -> Attempt:
+        """Run the mail's handler once; an exception leaves the message for SQS to show again."""
+        if receive_count > self.max_attempts:
+            self._give_up(mail_id, receipt_handle)
+        if not self.ledger.claim(mail_id, self.clock()):
+            status = self.ledger.status(mail_id)
+            if status == PROCESSING:
+                raise Busy("another consumer is handling this mail")
+            return Attempt(mail_id, status or "untracked")  # delivered, bounced or failed: this message is spent
+        mail = StoredMail.from_document(self.store.document(mail_id))
+        route = self.router.route(mail)
+        try:
+            route.handler(mail)
+        except Bounce as exc:
+            self.ledger.finish(mail_id, BOUNCED, error_record(exc, route.name))
+            return Attempt(mail_id, BOUNCED, route.name)
+        except Exception as exc:
+            self._failed(mail_id, receive_count, receipt_handle, error_record(exc, route.name))
+            raise
+        self.ledger.finish(mail_id, DELIVERED)
+        return Attempt(mail_id, DELIVERED, route.name)
+
+    def _give_up(self, mail_id: str, receipt_handle: str | None) -> None:
+        """The receive past the last attempt: the queue's maxReceiveCount is one higher than the attempts,
+        so that a last attempt that died without an answer (a crash, a Lambda timeout) is recorded too."""
+        self.ledger.exhaust(mail_id, self.clock())
+        if receipt_handle is not None:
+            self.queue.delay(receipt_handle, 0)
+        raise AttemptsExhausted(f"no attempt left for mail {mail_id}")
+
+    def _failed(self, mail_id: str, receive_count: int, receipt_handle: str | None, error: str) -> None:
+        final = receive_count >= self.max_attempts
+        self.ledger.finish(mail_id, FAILED if final else PENDING, error)
+        if receipt_handle is not None:
+            # After the last attempt the message is shown again at once, so
+            # that SQS moves it to the dead-letter queue without waiting.
+            self.queue.delay(receipt_handle, 0 if final else backoff_seconds(receive_count))
+
+    def retry(self, mail_id: str) -> None:
+        """Another round of attempts for a failed or bounced mail."""
+        if not self.ledger.requeue(mail_id, self.clock()):
+            status = self.ledger.status(mail_id)
+            raise ConflictError(f"the mail is {status or 'not tracked'}; only failed or bounced mail is retried")
+        self.queue.send(mail_id)

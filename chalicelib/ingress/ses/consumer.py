@@ -1,0 +1,46 @@
+"""receive_ses: the Lambda function behind the SES queue; each message notifies one mail SES wrote to the bucket."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from chalice.app import Blueprint, SQSEvent
+
+from chalicelib import logs
+from chalicelib.errors import (
+    BadRequestError,
+    MailServiceError,
+    NotFoundError,
+    PayloadTooLargeError,
+    StorageUnavailableError,
+)
+from chalicelib.ingress.ses.notice import parse_notice
+from chalicelib.wiring import services
+
+# Chalice wires the event source when it packages the app, before any stage
+# environment exists, so the name is read at import: deploy with SES_QUEUE set
+# to the stage's queue (the Makefile does).
+SES_QUEUE = os.environ.get("SES_QUEUE", "inbound-mail-ses")
+
+logs.configure()
+blueprint = Blueprint(__name__)
+
+
+@blueprint.on_sqs_message(queue=SES_QUEUE, batch_size=1)
+def receive_ses(event: SQSEvent) -> None:
+    for record in event:
+        start = time.perf_counter()
+        try:
+            outcome = services.ses().ingest(parse_notice(record.body))
+        except (BadRequestError, NotFoundError, PayloadTooLargeError) as exc:
+            # No retry can fix these: the object is kept aside (when there is
+            # one) and the message is done, rather than retried into the dead letters.
+            logs.line(route="ses", status=exc.status, outcome=type(exc).__name__,
+                      quarantine=exc.details.get("quarantine"), ms=logs.elapsed_ms(start))
+            continue
+        except MailServiceError as exc:
+            logs.line(route="ses", status=exc.status, outcome=type(exc).__name__, ms=logs.elapsed_ms(start))
+            raise StorageUnavailableError(exc.message) from None
+        logs.line(route="ses", status=200, id=outcome.id, outcome="duplicate" if outcome.duplicate else "stored",
+                  attachments=outcome.attachments, ms=logs.elapsed_ms(start))

@@ -1,0 +1,77 @@
+"""One MIME entity's header block → the Message ``BytesHeaderParser(policy=compat32)`` would build, faster.
+
+The stdlib reads every line through a generator-driven state machine; for a
+block that is only headers, two regular expressions over the decoded text give
+exactly its ``_headers``: the name up to the first colon, unmodified, and the
+value as compat32's ``header_source_parse`` makes it (blanks after the colon
+dropped, folded lines kept with their line ends, the last line end dropped).
+That plain shape is an optional ``From `` line, then header lines as
+``email.feedparser.headerRE`` reads them, each optionally folded onto lines
+starting with a space or tab, then the empty line, all lines ending in CRLF or
+LF. Anything else (a lone CR, a continuation line before the first header, a
+line with no name or no colon, no empty line) is ``None``, and the caller asks
+the stdlib, which records those as defects or payload. The tests pin the
+agreement; docs/design/performance.md has the figures.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from chalicelib.mime.stdlib import headers_only
+
+# A header field's name: headerRE's ``[\041-\071\073-\176]*:`` with at least
+# one character (a line starting with a colon is an InvalidHeaderDefect).
+_NAME = r"[\x21-\x39\x3b-\x7e]+"
+
+
+def _compile(char: str, eol: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The whole block's shape, and one header (name, value) in it.
+
+    ``char`` is any character of a line but its line end, ``eol`` a line end.
+    Possessive quantifiers: a block has at most one parse, and a refused
+    block is refused without backtracking.
+    """
+    folded = rf"{char}*+(?:{eol}[ \t]{char}*+)*+"  # the rest of a line, then its continuation lines
+    block = re.compile(rf"(?:(From {char}*+){eol})?+((?:{_NAME}:{folded}{eol})*+){eol}")
+    header = re.compile(rf"({_NAME}):[ \t]*+({folded}){eol}")
+    return block, header
+
+
+# The general form takes CRLF or LF line ends, and a lone CR — a line end to
+# the stdlib — matches nothing. The other two are the same language for a
+# block with only LF line ends, or with no lone LF (a lone CR still matches
+# nothing in _CRLF, as a line's characters stop at any CR and a CR must start
+# a CRLF), and faster: the regex engine scans for a single character much
+# faster than for a set.
+_ANY_EOL = _compile(r"[^\r\n]", r"\r?\n")
+_LF = _compile(r"[^\n]", r"\n")
+_CRLF = _compile(r"[^\r]", r"\r\n")
+# An LF not after a CR; the engine finds the literal LF first, much faster
+# than it would find ``(?<!\r)\n``.
+_LONE_LF = re.compile(r"\n(?<!\r\n)")
+
+
+def parse_block(block: bytes) -> Message | None:
+    """The Message ``BytesHeaderParser(policy=compat32).parsebytes(block)`` returns, or None.
+
+    ``block`` is a header block up to and including the empty line that ends
+    it. None unless the block is the plain shape: then the stdlib's answer has
+    no defects and an empty payload, and ours has the same headers and
+    unix-from.
+    """
+    text = block.decode("ascii", "surrogateescape")
+    if "\r" not in text:
+        shape_re, header_re = _LF
+    elif _LONE_LF.search(text) is None:
+        shape_re, header_re = _CRLF
+    else:
+        shape_re, header_re = _ANY_EOL
+    shape = shape_re.fullmatch(text)
+    if shape is None:
+        return None
+    # Each match is (name, value): the blanks after the colon are outside the
+    # value group and the last line end after it, as header_source_parse's
+    # ``value.lstrip(' \t') ... .rstrip('\r\n')`` leaves them.
+    return headers_only(header_re.findall(text, shape.start(2), shape.end(2)), shape[1])

@@ -1,0 +1,150 @@
+"""The mail, one shape whichever way it arrived: InboundMail as decoded, StoredMail as its handlers see it."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+Address = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    index: int
+    filename: str | None
+    content_type: str
+    content_id: str | None
+    disposition: str
+    # A view into the request body where possible, else the buffer it was
+    # decoded into, so that a large attachment is neither copied nor kept in the item.
+    data: bytes | bytearray | memoryview = field(repr=False, compare=False)
+    size: int = field(init=False)
+    sha256: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", len(self.data))
+        object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "content_id": self.content_id,
+            "disposition": self.disposition,
+        }
+
+
+@dataclass(frozen=True)
+class Envelope:
+    sender: str | None
+    recipients: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from": self.sender, "to": list(self.recipients)}
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    mode: str
+    message_id: str | None
+    date: str | None
+    subject: str | None
+    sender: Address | None
+    to: list[Address]
+    cc: list[Address]
+    reply_to: list[Address]
+    envelope: Envelope | None
+    text: str | None
+    html: str | None
+    headers: list[tuple[str, str]]
+    attachments: list[Attachment]
+    spf: str | None
+    dkim: list[dict[str, str]] | None
+    spam_score: float | None
+    spam_report: str | None
+    sender_ip: str | None
+    # SES's verdicts (spam, virus, spf, dkim, dmarc); None for SendGrid's posts.
+    verdicts: dict[str, str | None] | None = None
+
+    def recipients(self) -> list[str]:
+        """Lower-cased envelope recipients, else the To and Cc addresses: the mailboxes this mail is filed under."""
+        if self.envelope and self.envelope.recipients:
+            addresses = list(self.envelope.recipients)
+        else:
+            addresses = [a["address"] for a in self.to + self.cc]
+        seen: dict[str, None] = {}
+        for address in addresses:
+            address = address.strip().lower()
+            if address:
+                seen.setdefault(address, None)
+        return list(seen)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "message_id": self.message_id,
+            "date": self.date,
+            "subject": self.subject,
+            "from": self.sender,
+            "to": self.to,
+            "cc": self.cc,
+            "reply_to": self.reply_to,
+            "envelope": self.envelope.to_dict() if self.envelope else None,
+            "text": self.text,
+            "html": self.html,
+            "headers": [[name, value] for name, value in self.headers],
+            "attachments": [a.to_dict() for a in self.attachments],
+            "spf": self.spf,
+            "dkim": self.dkim,
+            "spam_score": self.spam_score,
+            "spam_report": self.spam_report,
+            "sender_ip": self.sender_ip,
+            "verdicts": self.verdicts,
+        }
+
+
+@dataclass(frozen=True)
+class StoredMail:
+    """A stored mail as its handlers see it: the contract's JSON, typed, without the bytes."""
+
+    id: str
+    received_at: str
+    subject: str | None
+    sender: Address | None
+    to: list[Address]
+    cc: list[Address]
+    envelope_to: list[str]
+    message_id: str | None
+    text: str | None
+    html: str | None
+    headers: list[tuple[str, str]]
+    attachments: list[dict[str, Any]]
+    document: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> StoredMail:
+        envelope = document.get("envelope") or {}
+        recipients = envelope.get("to") or [a["address"] for a in document["to"] + document["cc"]]
+        return cls(
+            id=document["id"],
+            received_at=document["received_at"],
+            subject=document["subject"],
+            sender=document["from"],
+            to=document["to"],
+            cc=document["cc"],
+            envelope_to=[address.strip().lower() for address in recipients if address.strip()],
+            message_id=document["message_id"],
+            text=document["text"],
+            html=document["html"],
+            headers=[(name, value) for name, value in document["headers"]],
+            attachments=document["attachments"],
+            document=document,
+        )
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((value for key, value in self.headers if key.lower() == name), None)

@@ -1,0 +1,41 @@
+"""How every AWS call is made: short timeouts, one retry, and one error for any failure.
+
+One request must end inside Lambda's 25 s timeout (and so API Gateway's 29 s):
+one call takes at most 2 attempts x (1 s connect + 2 s read) + 1 s backoff =
+7 s. Fewer, shorter attempts cost nothing, because a 503 makes the provider
+retry and every write is idempotent. The budget is worked through in
+docs/design/reliability.md.
+"""
+
+from __future__ import annotations
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import StorageUnavailableError
+
+# Timeouts apply per socket operation, not per call, so a 4 MB PutObject is not cut short by them.
+BOTO_CONFIG = Config(
+    connect_timeout=1,
+    read_timeout=2,
+    retries={"total_max_attempts": 2, "mode": "standard"},
+)
+
+# Presigned links must be SigV4: newer regions and KMS-encrypted objects refuse SigV2.
+# Every PutObject carries its body's ChecksumSHA256, which S3 verifies, so
+# botocore need not hash the body a second time to sign it.
+S3_CONFIG = BOTO_CONFIG.merge(Config(signature_version="s3v4", s3={"payload_signing_enabled": False}))
+
+# What botocore raises: a service's answer, or no answer at all.
+AWS_ERRORS = (BotoCoreError, ClientError)
+
+
+def storage_error(action: str, exc: Exception) -> StorageUnavailableError:
+    """A 503 that names the call and AWS's error code, never the request."""
+    code = exc.response["Error"].get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
+    return StorageUnavailableError(f"{action} failed ({code})")
+
+
+def error_code(exc: ClientError) -> str:
+    code: str = exc.response["Error"].get("Code", "")
+    return code

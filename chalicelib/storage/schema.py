@@ -1,0 +1,101 @@
+"""The stored mail's keys, attribute names and statuses: their one owner.
+
+The store writes them, the ledger updates them, the read API pages through
+them; ``infra/resources.json`` declares the same key schema and index.
+
+S3, under one prefix per delivery, ``mails/{id}/{raw_sha256}/``: ``raw`` (the
+request body, byte for byte), ``attachments/{index}``, and ``mail.json`` when
+the document is too large for the item. The prefix names the bytes, so a
+redelivery under another multipart boundary never overwrites what the first
+delivery stored. Unreadable bodies lie under ``quarantine/{date}/``.
+
+DynamoDB, one table: the mail item (``pk = mail#{id}``, ``sk = mail``) and one
+mailbox entry per recipient (``sk = to#{address}``), written in one
+transaction. The ``by_box`` index (``box``, ``order``) lists a mailbox, or
+``all``, newest first.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.model import InboundMail
+
+# The handoff's states, on the mail item's ``status``.
+PENDING = "pending"
+PROCESSING = "processing"
+DELIVERED = "delivered"
+BOUNCED = "bounced"
+FAILED = "failed"
+
+# Attribute names of the mail item (entries carry the first six).
+PK = "pk"
+SK = "sk"
+ID = "id"
+BOX = "box"
+ORDER = "order"
+SUMMARY = "summary"
+PREFIX = "prefix"
+DOC = "doc"  # the document, when it fits the item
+DOC_KEY = "doc_key"  # else its S3 key
+RAW_KEY = "raw_key"
+RAW_CONTENT_TYPE = "raw_content_type"
+RAW_SIZE = "raw_size"
+EXPIRES_AT = "expires_at"  # DynamoDB's TTL attribute
+COMMIT_TOKEN = "token"  # noqa: S105  # the delivery that committed the item, not a secret
+STATUS = "status"
+ATTEMPTS = "attempts"
+LAST_ERROR = "last_error"
+LEASE_UNTIL = "lease_until"
+
+INDEX = "by_box"
+INDEX_KEY = (PK, SK, BOX, ORDER)  # what a page's last key, and so a cursor, holds
+ALL_MAILBOX = "all"
+MAIL_SORT_KEY = "mail"
+
+
+def mail_key(mail_id: str) -> dict[str, Any]:
+    return {PK: {"S": f"mail#{mail_id}"}, SK: {"S": MAIL_SORT_KEY}}
+
+
+def box(address: str | None) -> str:
+    """The index partition of a mailbox, or of all mail when None."""
+    return ALL_MAILBOX if address is None else f"to#{address}"
+
+
+def mail_id(mail: InboundMail, raw_sha256: str) -> str:
+    """Derived from the mail, so that a redelivery finds the first delivery.
+
+    From the Message-ID and the envelope recipients when there is a
+    Message-ID, from the request bytes otherwise.
+    """
+    if mail.message_id:
+        basis = "message-id\n" + mail.message_id + "\n" + "\n".join(sorted(mail.recipients()))
+    else:
+        basis = "sha256\n" + raw_sha256
+    digest = hashlib.sha256(basis.encode("utf-8", "surrogatepass")).digest()
+    # 26 characters are 130 bits: the first 20 bytes (base32 writes 5 at a time) give them.
+    return base64.b32encode(digest[:20])[:26].decode("ascii").lower()
+
+
+def object_prefix(mail_id: str, raw_sha256: str) -> str:
+    return f"mails/{mail_id}/{raw_sha256}/"
+
+
+def raw_object(prefix: str) -> str:
+    return prefix + "raw"
+
+
+def attachment_object(prefix: str, index: int) -> str:
+    return f"{prefix}attachments/{index}"
+
+
+def document_object(prefix: str) -> str:
+    return prefix + "mail.json"
+
+
+def quarantine_object(received: datetime, name: str) -> str:
+    return f"quarantine/{received.astimezone(UTC):%Y-%m-%d}/{name}"

@@ -1,0 +1,431 @@
+"""MailStore: the S3 objects first, then one conditional DynamoDB transaction, the commit point.
+
+Either the whole mail is visible or none of it is: the transaction writes the
+mail item and its mailbox entries, and fails if the item exists, which is how a
+redelivery is recognised (the keys are in ``schema``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import NotFoundError, PayloadTooLargeError, StorageUnavailableError
+from chalicelib.model import Attachment, InboundMail
+from chalicelib.storage import documents, schema
+from chalicelib.storage.boto import AWS_ERRORS, error_code, storage_error
+
+log = logging.getLogger(__name__)
+
+# DynamoDB items hold at most 400 KB; a document above this lives in S3.
+INLINE_DOCUMENT_BYTES = 100 * 1024
+# TransactWriteItems takes 100 actions: the mail item and up to 99 mailboxes.
+TRANSACTION_MAILBOXES = 99
+PRESIGNED_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Saved:
+    id: str
+    duplicate: bool
+    # The handoff status (``pending`` …) when the mail is tracked, else None.
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """A stored object to hand out: its key, size and media type, and for an attachment its document entry."""
+
+    key: str
+    size: int
+    content_type: str
+    attachment: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    box: str
+    summaries: list[dict[str, Any]]
+    # The index key of the page's last mail when more follow; None on the last page.
+    last: dict[str, str] | None
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    """One delivery's names: the mail's id, and the prefix its bytes are stored under."""
+
+    id: str
+    prefix: str
+    raw_digest: bytes
+    # The original SES (or another writer) put in the bucket, pointed at rather than copied.
+    raw_key: str | None
+
+    @property
+    def own_raw(self) -> bool:
+        return self.raw_key is None
+
+
+def _checksum(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+class MailStore:
+    def __init__(self, s3: Any, dynamodb: Any, bucket: str, table: str, retention_days: int = 0) -> None:
+        self._s3 = s3
+        self._dynamodb = dynamodb
+        self._bucket = bucket
+        self._table = table
+        self._retention = retention_days * 86400
+
+    # -- writing ---------------------------------------------------------
+
+    def save(
+        self,
+        mail: InboundMail,
+        raw: bytes,
+        raw_content_type: str,
+        received: datetime,
+        track: bool = False,
+        raw_key: str | None = None,
+    ) -> Saved:
+        """Store one delivery; with ``track`` the mail starts ``pending`` for the handoff to its handlers.
+
+        ``raw_key`` names an original that is already in the bucket (SES wrote
+        it): it is pointed at, not copied.
+        """
+        raw_digest = hashlib.sha256(raw).digest()
+        id_ = schema.mail_id(mail, raw_digest.hex())
+        delivery = _Delivery(id_, schema.object_prefix(id_, raw_digest.hex()), raw_digest, raw_key)
+        self._put_objects(delivery, mail, raw, raw_content_type)
+        item = self._mail_item(delivery, mail, raw, raw_content_type, received, track)
+        entries = [_mailbox_entry(item, address) for address in mail.recipients()]
+        committed = self._transact(item, entries[:TRANSACTION_MAILBOXES])
+        self._write_overflow(entries[TRANSACTION_MAILBOXES:])  # after either answer, so a redelivery repairs them
+        if committed:
+            return Saved(id_, duplicate=False, status=schema.PENDING if track else None)
+        return self._refused(delivery, mail, item[schema.COMMIT_TOKEN]["S"])
+
+    def _put(self, key: str, body: bytes | bytearray | memoryview, content_type: str, **extra: Any) -> None:
+        try:
+            # botocore takes bytes and bytearray but not a view: a view is copied here.
+            self._s3.put_object(
+                Bucket=self._bucket, Key=key, Body=bytes(body) if isinstance(body, memoryview) else body,
+                ContentType=content_type, **extra,
+            )
+        except AWS_ERRORS as exc:
+            raise storage_error("S3 PutObject", exc) from exc
+
+    def _put_objects(self, delivery: _Delivery, mail: InboundMail, raw: bytes, raw_content_type: str) -> None:
+        """The original (unless it is in the bucket already), then each attachment."""
+        if delivery.own_raw:
+            # moto's S3 drops a multipart/form-data body, and the original type is
+            # not the object's type anyway: it is kept beside it.
+            self._put(
+                schema.raw_object(delivery.prefix), raw, "application/octet-stream",
+                Metadata={"original-content-type": raw_content_type}, ChecksumSHA256=_checksum(delivery.raw_digest),
+            )
+        for attachment in mail.attachments:
+            self._put_attachment(delivery.prefix, attachment)
+
+    def _put_attachment(self, prefix: str, attachment: Attachment) -> None:
+        self._put(
+            schema.attachment_object(prefix, attachment.index), attachment.data, attachment.content_type,
+            ChecksumSHA256=_checksum(bytes.fromhex(attachment.sha256)),
+        )
+
+    def _mail_item(
+        self, delivery: _Delivery, mail: InboundMail, raw: bytes, raw_content_type: str, received: datetime,
+        track: bool,
+    ) -> dict[str, Any]:
+        received_at = documents.timestamp(received)
+        document = documents.document(delivery.id, received_at, mail, len(raw), delivery.raw_digest.hex())
+        item: dict[str, Any] = {
+            **schema.mail_key(delivery.id),
+            schema.ID: {"S": delivery.id},
+            schema.BOX: {"S": schema.ALL_MAILBOX},
+            schema.ORDER: {"S": f"{received_at}#{delivery.id}"},
+            schema.SUMMARY: {"S": documents.summary_json(document)},
+            schema.PREFIX: {"S": delivery.prefix},
+            schema.RAW_CONTENT_TYPE: {"S": raw_content_type},
+            schema.RAW_SIZE: {"N": str(len(raw))},
+            schema.RAW_KEY: {"S": delivery.raw_key or schema.raw_object(delivery.prefix)},
+            # This delivery's own mark, also the transaction's idempotency token:
+            # it tells our own commit, whose answer was lost, from another delivery's.
+            schema.COMMIT_TOKEN: {"S": uuid.uuid4().hex},
+            **self._placed_document(delivery.prefix, documents.document_json(document)),
+        }
+        if self._retention:
+            # DynamoDB's TTL removes the item (within days), S3's lifecycle rule
+            # the objects; until then the reads treat it as gone already.
+            item[schema.EXPIRES_AT] = {"N": str(int(received.timestamp()) + self._retention)}
+        if track:
+            item[schema.STATUS] = {"S": schema.PENDING}
+            item[schema.ATTEMPTS] = {"N": "0"}
+        return item
+
+    def _placed_document(self, prefix: str, encoded: str) -> dict[str, Any]:
+        """The document in the item when it fits, else in S3 with its key in the item."""
+        data = encoded.encode("utf-8")
+        if len(data) <= INLINE_DOCUMENT_BYTES:
+            return {schema.DOC: {"S": encoded}}
+        self._put(schema.document_object(prefix), data, "application/json")
+        return {schema.DOC_KEY: {"S": schema.document_object(prefix)}}
+
+    def _transact(self, item: dict[str, Any], entries: list[dict[str, Any]]) -> bool:
+        """The commit: True when it wrote the mail, False when the mail item was there already."""
+        actions: list[dict[str, Any]] = [
+            {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+        ]
+        actions += [{"Put": {"TableName": self._table, "Item": entry}} for entry in entries]
+        try:
+            token = item[schema.COMMIT_TOKEN]["S"]
+            self._dynamodb.transact_write_items(TransactItems=actions, ClientRequestToken=token)
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise storage_error("DynamoDB TransactWriteItems", exc) from exc
+            return False
+        except AWS_ERRORS as exc:
+            raise storage_error("DynamoDB TransactWriteItems", exc) from exc
+        return True
+
+    def _refused(self, delivery: _Delivery, mail: InboundMail, token: str) -> Saved:
+        """The mail item existed: our own commit retried by botocore after a lost answer, or a duplicate.
+
+        DynamoDB answers such a retry with success by its token; an emulator
+        (moto) fails its condition instead, and the token in the stored item tells.
+        """
+        stored = self._stored_head(delivery.id)
+        status = stored[schema.STATUS]["S"] if schema.STATUS in stored else None
+        if stored.get(schema.COMMIT_TOKEN, {}).get("S") == token:
+            return Saved(delivery.id, duplicate=False, status=status)
+        if stored[schema.PREFIX]["S"] != delivery.prefix:
+            self._forget(delivery, mail)
+        return Saved(delivery.id, duplicate=True, status=status)
+
+    def _write_overflow(self, entries: list[dict[str, Any]]) -> None:
+        """Mailbox entries beyond one transaction; idempotent, so a redelivery repairs them."""
+        for start in range(0, len(entries), 25):
+            request: dict[str, Any] = {self._table: [{"PutRequest": {"Item": e}} for e in entries[start : start + 25]]}
+            try:
+                while request:
+                    request = self._dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems", {})
+            except AWS_ERRORS as exc:
+                raise storage_error("DynamoDB BatchWriteItem", exc) from exc
+
+    def _stored_head(self, id_: str) -> dict[str, Any]:
+        """The stored mail's prefix, handoff status and commit token, after its condition failed."""
+        try:
+            stored: dict[str, Any] | None = self._dynamodb.get_item(
+                TableName=self._table,
+                Key=schema.mail_key(id_),
+                ProjectionExpression="#p, #s, #t",
+                ExpressionAttributeNames={"#p": schema.PREFIX, "#s": schema.STATUS, "#t": schema.COMMIT_TOKEN},
+                ConsistentRead=True,
+            ).get("Item")
+        except AWS_ERRORS as exc:
+            raise storage_error("DynamoDB GetItem", exc) from exc
+        if stored is None:
+            # Refused as stored, yet not there (removed in between): never answer
+            # that as stored; the provider's retry stores it again.
+            raise StorageUnavailableError("DynamoDB refused the mail as stored but does not have it")
+        return stored
+
+    def _forget(self, delivery: _Delivery, mail: InboundMail) -> None:
+        """Remove what a duplicate delivery under other bytes wrote; the first delivery's objects stay."""
+        prefix = delivery.prefix
+        keys = [schema.document_object(prefix)] + ([schema.raw_object(prefix)] if delivery.own_raw else [])
+        keys += [schema.attachment_object(prefix, a.index) for a in mail.attachments]
+        try:
+            self._s3.delete_objects(
+                Bucket=self._bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True}
+            )
+        except AWS_ERRORS as exc:
+            # The mail is stored; an orphan object is only waste, never wrong data.
+            log.warning("could not remove a duplicate delivery's objects (%s)", type(exc).__name__)
+
+    def quarantine(self, raw: bytes, content_type: str, reason: str, received: datetime) -> str:
+        """Keep an unreadable body aside for an operator; returns its key."""
+        key = schema.quarantine_object(received, hashlib.sha256(raw).hexdigest())
+        self._put(
+            key, raw, "application/octet-stream",
+            Metadata={"original-content-type": content_type[:512], "reason": reason[:512]},
+        )
+        return key
+
+    def quarantine_copy(self, key: str, reason: str, received: datetime) -> str:
+        """Keep an unreadable object that is already in the bucket aside, by a copy inside S3."""
+        target = schema.quarantine_object(received, key.rsplit("/", 1)[-1])
+        try:
+            self._s3.copy_object(
+                Bucket=self._bucket, Key=target, CopySource={"Bucket": self._bucket, "Key": key},
+                MetadataDirective="REPLACE", ContentType="application/octet-stream",
+                Metadata={"original-key": key[:512], "reason": reason[:512]},
+            )
+        except AWS_ERRORS as exc:
+            raise storage_error("S3 CopyObject", exc) from exc
+        return target
+
+    # -- reading ---------------------------------------------------------
+
+    def read_key(self, key: str, limit: int) -> bytes:
+        """An object's bytes, refused past ``limit`` before they are read."""
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                raise NotFoundError("the stored message is missing") from exc
+            raise storage_error("S3 GetObject", exc) from exc
+        except AWS_ERRORS as exc:
+            raise storage_error("S3 GetObject", exc) from exc
+        if response["ContentLength"] > limit:
+            response["Body"].close()
+            raise PayloadTooLargeError(f"the stored message exceeds {limit} bytes")
+        try:
+            data: bytes = response["Body"].read()
+        except AWS_ERRORS as exc:
+            raise storage_error("S3 GetObject", exc) from exc
+        return data
+
+    def _item(self, id_: str) -> dict[str, Any]:
+        names = (
+            schema.DOC, schema.DOC_KEY, schema.PREFIX, schema.RAW_KEY, schema.RAW_CONTENT_TYPE, schema.RAW_SIZE,
+            schema.STATUS, schema.ATTEMPTS, schema.LAST_ERROR, schema.EXPIRES_AT,
+        )
+        try:
+            item = self._dynamodb.get_item(
+                TableName=self._table,
+                Key=schema.mail_key(id_),
+                # Placeholders for every name: "status" and "prefix" are DynamoDB reserved words.
+                ProjectionExpression=", ".join(f"#a{n}" for n in range(len(names))),
+                ExpressionAttributeNames={f"#a{n}": name for n, name in enumerate(names)},
+            ).get("Item")
+        except AWS_ERRORS as exc:
+            raise storage_error("DynamoDB GetItem", exc) from exc
+        if item is None or _expired(item):
+            raise NotFoundError("no mail with that id")
+        return dict(item)
+
+    def _get(self, key: str) -> bytes:
+        try:
+            body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except AWS_ERRORS as exc:
+            raise storage_error("S3 GetObject", exc) from exc
+        return body
+
+    def _document(self, item: dict[str, Any]) -> dict[str, Any]:
+        text = item[schema.DOC]["S"] if schema.DOC in item else self._get(item[schema.DOC_KEY]["S"]).decode("utf-8")
+        document: dict[str, Any] = json.loads(text)
+        return document
+
+    def document(self, id_: str) -> dict[str, Any]:
+        """The stored mail's JSON, with its handoff state under ``processing`` (null when untracked)."""
+        item = self._item(id_)
+        document = self._document(item)
+        document["processing"] = None
+        if schema.STATUS in item:
+            error = item.get(schema.LAST_ERROR)
+            document["processing"] = {
+                "status": item[schema.STATUS]["S"],
+                "attempts": int(item[schema.ATTEMPTS]["N"]),
+                "error": json.loads(error["S"]) if error else None,
+            }
+        return document
+
+    def read(self, ref: ObjectRef) -> bytes:
+        return self._get(ref.key)
+
+    def link(self, ref: ObjectRef, disposition: str | None) -> str:
+        """A presigned GET link, valid for minutes, that answers with the object's own type and this disposition."""
+        params: dict[str, Any] = {"Bucket": self._bucket, "Key": ref.key, "ResponseContentType": ref.content_type}
+        if disposition:
+            params["ResponseContentDisposition"] = disposition
+        try:
+            url: str = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=PRESIGNED_SECONDS)
+        except AWS_ERRORS as exc:
+            raise storage_error("S3 presign", exc) from exc
+        return url
+
+    def raw(self, id_: str) -> ObjectRef:
+        item = self._item(id_)
+        return ObjectRef(item[schema.RAW_KEY]["S"], int(item[schema.RAW_SIZE]["N"]), item[schema.RAW_CONTENT_TYPE]["S"])
+
+    def attachment(self, id_: str, index: int) -> ObjectRef:
+        item = self._item(id_)
+        for attachment in self._document(item)["attachments"]:
+            if attachment["index"] == index:
+                key = schema.attachment_object(item[schema.PREFIX]["S"], index)
+                return ObjectRef(key, attachment["size"], attachment["content_type"], attachment)
+        raise NotFoundError("no attachment with that index")
+
+    def list_mails(self, mailbox: str | None, limit: int, after: dict[str, str] | None) -> Page:
+        """One page of a mailbox (or of all mail when None), newest first, through the ``by_box`` index."""
+        box = schema.box(mailbox)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": schema.INDEX,
+            "KeyConditionExpression": "#box = :box",
+            "ExpressionAttributeNames": {"#box": schema.BOX},
+            "ExpressionAttributeValues": {":box": {"S": box}},
+            "ScanIndexForward": False,
+            # One more than asked tells whether another page exists, so the
+            # last page's cursor is null rather than pointing at nothing.
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = {name: {"S": value} for name, value in after.items()}
+        items = self._query(request, limit + 1)
+        page = items[:limit]
+        # Expired entries are in the index until TTL removes them: left out here,
+        # so a page may be shorter than asked (its cursor still continues).
+        visible = [item for item in page if not _expired(item)]
+        last = {name: page[-1][name]["S"] for name in schema.INDEX_KEY} if len(items) > limit else None
+        return Page(box, [json.loads(item[schema.SUMMARY]["S"]) for item in visible], last)
+
+    def _query(self, request: dict[str, Any], wanted: int) -> list[dict[str, Any]]:
+        """Items of a query until ``wanted`` or its end: one call reads at most 1 MB."""
+        items: list[dict[str, Any]] = []
+        try:
+            while len(items) < wanted:
+                response = self._dynamodb.query(**request)
+                items += response.get("Items", [])
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        except AWS_ERRORS as exc:
+            raise storage_error("DynamoDB Query", exc) from exc
+        return items
+
+
+def _mailbox_entry(item: dict[str, Any], address: str) -> dict[str, Any]:
+    box = schema.box(address)
+    entry = {
+        schema.PK: item[schema.PK],
+        schema.SK: {"S": box},
+        schema.ID: item[schema.ID],
+        schema.BOX: {"S": box},
+        schema.ORDER: item[schema.ORDER],
+        schema.SUMMARY: item[schema.SUMMARY],
+    }
+    if schema.EXPIRES_AT in item:
+        entry[schema.EXPIRES_AT] = item[schema.EXPIRES_AT]
+    return entry
+
+
+def _expired(item: dict[str, Any]) -> bool:
+    return schema.EXPIRES_AT in item and int(item[schema.EXPIRES_AT]["N"]) <= time.time()
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    if error_code(exc) != "TransactionCanceledException":
+        return False
+    reasons = exc.response.get("CancellationReasons") or []
+    return bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"

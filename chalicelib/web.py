@@ -1,0 +1,34 @@
+"""What every route module shares: our errors as HTTP answers, and one log line for each refusal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from chalice.app import Response
+
+from chalicelib import logs
+from chalicelib.errors import MailServiceError
+
+
+def error_response(exc: MailServiceError) -> Response:
+    """``{"Code", "Message"}`` and the status of the error's class; a 5xx says when to retry."""
+    headers: dict[str, str | list[str]] = {"Retry-After": "60"} if exc.status >= 500 else {}
+    return Response(
+        body={"Code": type(exc).__name__, "Message": exc.message, **exc.details},
+        status_code=exc.status,
+        headers=headers,
+    )
+
+
+def answer(route: str, action: Callable[[], Response]) -> Response:
+    """Run a route; map our errors to their status, and a bug of ours to a 500 that the provider retries."""
+    start = time.perf_counter()
+    try:
+        return action()
+    except MailServiceError as exc:
+        logs.line(route=route, status=exc.status, outcome=type(exc).__name__, ms=logs.elapsed_ms(start))
+        return error_response(exc)
+    except Exception as exc:  # no traceback text: it may quote the mail
+        logs.line(route=route, status=500, outcome="unexpected", error=type(exc).__name__, ms=logs.elapsed_ms(start))
+        return Response(body={"Code": "InternalServerError", "Message": "internal error"}, status_code=500)

@@ -1,0 +1,102 @@
+"""The clients and services, built on first use and kept for the life of the Lambda container.
+
+Routes and queue consumers take them from ``services``, the one instance per
+process: Lambda imports a Blueprint's event handler module directly, never
+``app.py``, so nothing could hand them in. Tests call ``services.reset()``
+after changing the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+
+from chalicelib import mailboxes
+from chalicelib.config import Settings, load_settings, ssm_reader
+from chalicelib.delivery.handoff import Handoff
+from chalicelib.delivery.ledger import Ledger
+from chalicelib.delivery.queue import Queue
+from chalicelib.errors import NotConfiguredError
+from chalicelib.ingress.sendgrid.signature import SignatureVerifier
+from chalicelib.ingress.sendgrid.webhook import SendGridIngestor
+from chalicelib.ingress.ses.ingestor import SesIngestor
+from chalicelib.storage.boto import BOTO_CONFIG, S3_CONFIG
+from chalicelib.storage.store import MailStore
+
+
+class Services:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._settings: Settings | None = None
+        self._dynamodb: Any = None
+        self._store: MailStore | None = None
+        self._queue: Queue | None = None
+        self._sendgrid: SendGridIngestor | None = None
+        self._ses: SesIngestor | None = None
+        self._handoff: Handoff | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            env = os.environ
+            reader = None
+            if any(name.endswith("_PARAMETER") and env[name] for name in env):
+                reader = ssm_reader(boto3.client("ssm", config=BOTO_CONFIG))
+            self._settings = load_settings(env, reader)
+        return self._settings
+
+    def dynamodb(self) -> Any:
+        if self._dynamodb is None:
+            self._dynamodb = boto3.client("dynamodb", config=BOTO_CONFIG)
+        return self._dynamodb
+
+    def store(self) -> MailStore:
+        if self._store is None:
+            settings = self.settings()
+            self._store = MailStore(
+                boto3.client("s3", config=S3_CONFIG), self.dynamodb(), bucket=settings.bucket, table=settings.table,
+                retention_days=settings.retention_days,
+            )
+        return self._store
+
+    def queue(self) -> Queue | None:
+        """One queue for every ingress and the handoff, so that its URL is looked up once per container."""
+        name = self.settings().queue
+        if name and self._queue is None:
+            self._queue = Queue(boto3.client("sqs", config=BOTO_CONFIG), name)
+        return self._queue
+
+    def sendgrid(self) -> SendGridIngestor:
+        if self._sendgrid is None:
+            settings = self.settings()
+            verifiers = tuple(
+                SignatureVerifier.from_base64(key, settings.signature_tolerance) for key in settings.verification_keys
+            )
+            self._sendgrid = SendGridIngestor(settings, self.store(), verifiers, self.queue())
+        return self._sendgrid
+
+    def ses(self) -> SesIngestor:
+        if self._ses is None:
+            self._ses = SesIngestor(self.settings().bucket, self.store(), self.queue())
+        return self._ses
+
+    def handoff(self) -> Handoff:
+        if self._handoff is None:
+            settings = self.settings()
+            queue = self.queue()
+            if queue is None:
+                raise NotConfiguredError("MAILS_QUEUE is not set")
+            self._handoff = Handoff(
+                self.store(),
+                Ledger(self.dynamodb(), settings.table),
+                queue,
+                mailboxes.router(self.dynamodb(), settings.table),
+                max_attempts=settings.max_attempts,
+            )
+        return self._handoff
+
+
+services = Services()

@@ -1,0 +1,340 @@
+"""Every stored mail handed to its handler at least once, never twice to one that succeeded.
+
+Driven through the app's own SQS consumer, with moto's SQS over HTTP playing the
+queue and its dead-letter queue, and scripts/sqs_poller.py playing Lambda's
+event source.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+
+from chalicelib.delivery import consumer
+from chalicelib.delivery import handoff as handoff_module
+from chalicelib.delivery.handoff import backoff_seconds
+from chalicelib.delivery.ledger import LEASE
+from chalicelib.delivery.routing import Route, Router, always
+from chalicelib.errors import StorageUnavailableError
+from chalicelib.logs import LOGGER_NAME
+from chalicelib.mailboxes.replies import Threads
+from chalicelib.model import StoredMail
+from chalicelib.wiring import services
+from scripts.send_mail import build_body
+from scripts.sqs_poller import Poller
+from tests.conftest import QUEUE, TABLE, mail_path, read_headers
+
+RECEIVED = datetime(2026, 11, 27, 21, 0, 0, tzinfo=UTC)
+
+
+def eml(number: int, to: str = "support@example.com", text: str = "Hello", subject_: str = "Question") -> bytes:
+    return (
+        f"From: Customer <c{number}@example.org>\r\nTo: {to}\r\nSubject: {subject_}\r\n"
+        f"Message-ID: <h{number}@example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
+    ).encode()
+
+
+class Recorder:
+    """A mailbox that records what it was handed, and fails as often as told."""
+
+    def __init__(self, failures: int = 0, error: Exception | None = None) -> None:
+        self.seen: list[str] = []
+        self.failures = failures
+        self.error = error or RuntimeError("handler broke on purpose")
+
+    def __call__(self, mail: StoredMail) -> None:
+        self.seen.append(mail.id)
+        if self.failures > 0:
+            self.failures -= 1
+            raise self.error
+
+
+@pytest.fixture
+def sqs(configured: str) -> Any:
+    return boto3.client("sqs")
+
+
+@pytest.fixture
+def backoffs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The backoff each failed attempt asked for; the tests then let that time pass at once."""
+    asked: list[int] = []
+
+    def record(attempt: int) -> int:
+        asked.append(backoff_seconds(attempt))
+        return 0
+
+    monkeypatch.setattr(handoff_module, "backoff_seconds", record)
+    return asked
+
+
+@pytest.fixture
+def handoff_client(client: Client, backoffs: list[int]) -> Iterator[Client]:
+    services.sendgrid().clock = lambda: RECEIVED
+    yield client
+
+
+def use_router(*routes: Route) -> None:
+    services.handoff().router = Router(list(routes))
+
+
+def post(client: Client, message: bytes) -> dict[str, Any]:
+    body, content_type = build_body(message)
+    response = client.http.post(mail_path(), body=body, headers={"Content-Type": content_type})
+    assert response.status_code in (200, 503), response.body
+    return {"status": response.status_code, **json.loads(response.body)}
+
+
+def processing(client: Client, mail_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(client.http.get(f"/mails/{mail_id}", headers=read_headers()).body)[
+        "processing"
+    ]
+    return result
+
+
+def poller(sqs: Any, name: str = QUEUE) -> Poller:
+    return Poller(sqs, name, consumer.hand_off)
+
+
+def drain(sqs: Any, rounds: int = 20) -> None:
+    for _ in range(rounds):
+        if poller(sqs).poll() == (0, 0):
+            return
+    raise AssertionError("the queue did not drain")
+
+
+def queue_depth(sqs: Any, name: str) -> int:
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+# -- the handoff, end to end ---------------------------------------------------------
+
+
+def test_a_stored_mail_is_pending_then_delivered_to_its_mailbox(handoff_client: Client, sqs: Any) -> None:
+    inbox = Recorder()
+    use_router(Route("inbox", always, inbox))
+    answer = post(handoff_client, eml(1))
+    assert processing(handoff_client, answer["id"]) == {"status": "pending", "attempts": 0, "error": None}
+    assert queue_depth(sqs, QUEUE) == 1
+    drain(sqs)
+    assert inbox.seen == [answer["id"]]
+    assert processing(handoff_client, answer["id"]) == {"status": "delivered", "attempts": 1, "error": None}
+    assert queue_depth(sqs, QUEUE) == 0
+
+
+def test_the_shipped_replies_mailbox_files_the_reply_under_its_thread(handoff_client: Client, sqs: Any) -> None:
+    answer = post(handoff_client, eml(2, to="reply+ticket-42@example.com",
+                                     text="Works now.\r\n\r\nOn Mon, Support wrote:\r\n> Try again\r\n"))
+    other = post(handoff_client, eml(3))
+    drain(sqs)
+    assert processing(handoff_client, answer["id"])["status"] == "delivered"
+    assert processing(handoff_client, other["id"])["status"] == "delivered"
+    replies = Threads(boto3.client("dynamodb"), TABLE).replies("ticket-42")
+    assert replies == [{"mail_id": answer["id"], "from": "c2@example.org", "text": "Works now."}]
+
+
+def test_a_reply_with_nothing_of_its_own_bounces_without_retries(handoff_client: Client, sqs: Any) -> None:
+    answer = post(handoff_client, eml(4, to="reply+t@example.com", text="\r\nOn Mon, S wrote:\r\n> q\r\n"))
+    drain(sqs)
+    assert processing(handoff_client, answer["id"]) == {
+        "status": "bounced", "attempts": 1,
+        "error": {"class": "Bounce", "message": "the reply has no text of its own", "route": "replies"},
+    }
+    assert queue_depth(sqs, QUEUE) == 0
+
+
+def test_a_failing_handler_is_retried_with_backoff_until_it_succeeds(
+    handoff_client: Client, sqs: Any, backoffs: list[int]
+) -> None:
+    flaky = Recorder(failures=2)
+    use_router(Route("flaky", always, flaky))
+    answer = post(handoff_client, eml(5))
+    poller(sqs).poll()
+    state = processing(handoff_client, answer["id"])
+    assert state == {
+        "status": "pending", "attempts": 1,
+        "error": {"class": "RuntimeError", "message": "handler broke on purpose", "route": "flaky"},
+    }
+    drain(sqs)
+    assert backoffs == [30, 60]
+    assert flaky.seen == [answer["id"]] * 3
+    assert processing(handoff_client, answer["id"])["status"] == "delivered"
+    assert processing(handoff_client, answer["id"])["attempts"] == 3
+
+
+def test_after_the_last_attempt_the_mail_fails_and_the_message_goes_to_the_dead_letter_queue(
+    handoff_client: Client, sqs: Any
+) -> None:
+    broken = Recorder(failures=100, error=ValueError("cannot parse the ticket number"))
+    use_router(Route("tickets", always, broken))
+    answer = post(handoff_client, eml(6))
+    drain(sqs, rounds=30)
+    assert len(broken.seen) == 5
+    assert processing(handoff_client, answer["id"]) == {
+        "status": "failed", "attempts": 5,
+        "error": {"class": "ValueError", "message": "cannot parse the ticket number", "route": "tickets"},
+    }
+    assert queue_depth(sqs, QUEUE) == 0
+    assert queue_depth(sqs, f"{QUEUE}-dead-letter") == 1
+
+    # An operator fixes the handler and re-queues the mail.
+    broken.failures = 0
+    retried = handoff_client.http.post(f"/mails/{answer['id']}/retry", headers=read_headers())
+    assert retried.status_code == 202
+    assert processing(handoff_client, answer["id"])["status"] == "pending"
+    drain(sqs)
+    assert processing(handoff_client, answer["id"])["status"] == "delivered"
+    assert len(broken.seen) == 6
+
+
+def test_only_failed_or_bounced_mail_can_be_retried(handoff_client: Client, sqs: Any) -> None:
+    use_router(Route("inbox", always, Recorder()))
+    answer = post(handoff_client, eml(7))
+    response = handoff_client.http.post(f"/mails/{answer['id']}/retry", headers=read_headers())
+    assert response.status_code == 409
+    assert json.loads(response.body)["Message"] == "the mail is pending; only failed or bounced mail is retried"
+    assert handoff_client.http.post(f"/mails/{'a' * 26}/retry", headers=read_headers()).status_code == 404
+    assert handoff_client.http.post(f"/mails/{answer['id']}/retry").status_code == 401
+
+
+def test_a_mail_committed_but_not_queued_is_queued_by_the_redelivery(
+    handoff_client: Client, sqs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = Recorder()
+    use_router(Route("inbox", always, inbox))
+    queue = services.sendgrid().queue
+    assert queue is not None
+    real_send = queue.send
+
+    def down(mail_id: str) -> None:
+        raise StorageUnavailableError("SQS SendMessage failed")
+
+    monkeypatch.setattr(queue, "send", down)
+    first = post(handoff_client, eml(8))
+    assert first["status"] == 503
+    assert processing(handoff_client, _only_mail_id())["status"] == "pending"  # committed, not handed over
+    assert queue_depth(sqs, QUEUE) == 0
+
+    monkeypatch.setattr(queue, "send", real_send)
+    again = post(handoff_client, eml(8))
+    assert again["status"] == 200 and again["duplicate"] is True
+    drain(sqs)
+    assert inbox.seen == [again["id"]]
+    assert processing(handoff_client, again["id"])["status"] == "delivered"
+
+
+def _only_mail_id() -> str:
+    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    [mail_id] = [item["id"]["S"] for item in items if item["sk"]["S"] == "mail"]
+    return mail_id
+
+
+def test_a_redelivery_after_the_handoff_queues_nothing_and_runs_nothing_twice(
+    handoff_client: Client, sqs: Any
+) -> None:
+    inbox = Recorder()
+    use_router(Route("inbox", always, inbox))
+    first = post(handoff_client, eml(9))
+    drain(sqs)
+    again = post(handoff_client, eml(9))
+    assert again["duplicate"] is True
+    assert queue_depth(sqs, QUEUE) == 0
+    assert inbox.seen == [first["id"]]
+
+
+def test_two_messages_for_one_mail_run_its_handler_once(handoff_client: Client, sqs: Any) -> None:
+    inbox = Recorder()
+    use_router(Route("inbox", always, inbox))
+    first = post(handoff_client, eml(10))
+    post(handoff_client, eml(10))  # still pending: the redelivery sends the id again
+    assert queue_depth(sqs, QUEUE) == 2
+    drain(sqs)
+    assert inbox.seen == [first["id"]]
+    assert queue_depth(sqs, QUEUE) == 0
+
+
+def test_an_unreadable_message_is_dropped_and_logged_without_content(
+    handoff_client: Client, log_records: pytest.LogCaptureFixture
+) -> None:
+    event = handoff_client.events.generate_sqs_event(message_bodies=["not json with secret-content"], queue_name=QUEUE)
+    handoff_client.lambda_.invoke("hand_off", event)
+    lines = [json.loads(r.getMessage()) for r in log_records.records if r.name == LOGGER_NAME]
+    assert lines[-1]["outcome"] == "unreadable message"
+    assert all("secret-content" not in r.getMessage() for r in log_records.records)
+
+
+def test_a_handler_error_reaches_lambdas_log_without_its_message(handoff_client: Client, sqs: Any) -> None:
+    use_router(Route("leaky", always, Recorder(failures=1, error=RuntimeError("customer wrote: my password is x"))))
+    answer = post(handoff_client, eml(11))
+    event = handoff_client.events.generate_sqs_event(
+        message_bodies=[json.dumps({"id": answer["id"]})], queue_name=QUEUE
+    )
+    with pytest.raises(consumer.HandlerFailed) as caught:
+        handoff_client.lambda_.invoke("hand_off", event)
+    assert str(caught.value) == f"RuntimeError handling mail {answer['id']}"
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_a_mail_whose_last_attempt_died_with_its_lease_can_be_retried(handoff_client: Client, sqs: Any) -> None:
+    inbox = Recorder()
+    use_router(Route("inbox", always, inbox))
+    answer = post(handoff_client, eml(12))
+    handoff = services.handoff()
+    assert handoff.ledger.claim(answer["id"], RECEIVED)  # an attempt that then crashed
+    handoff.clock = lambda: RECEIVED
+    assert handoff_client.http.post(f"/mails/{answer['id']}/retry", headers=read_headers()).status_code == 409
+    handoff.clock = lambda: RECEIVED + LEASE + timedelta(seconds=1)
+    assert handoff_client.http.post(f"/mails/{answer['id']}/retry", headers=read_headers()).status_code == 202
+    drain(sqs)
+    assert inbox.seen == [answer["id"]]
+
+
+class Crash(BaseException):
+    """What a Lambda timeout or an out-of-memory kill looks like to the ledger: no answer at all."""
+
+
+def test_a_last_attempt_that_dies_without_an_answer_still_ends_failed(
+    handoff_client: Client, sqs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[int] = []
+
+    def handler(mail: StoredMail) -> None:
+        attempts.append(1)
+        if len(attempts) < 5:
+            raise RuntimeError("not yet")
+        raise Crash  # the fifth and last attempt never answers
+
+    use_router(Route("slow", always, handler))
+    answer = post(handoff_client, eml(13))
+    receipts: list[str] = []
+
+    def recording(event: dict[str, Any], context: Any) -> Any:
+        receipts.append(event["Records"][0]["receiptHandle"])
+        return consumer.hand_off(event, context)
+
+    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
+    for _ in range(10):
+        try:
+            if Poller(sqs, QUEUE, recording).poll() == (0, 0):
+                break
+        except Crash:
+            # The crashed attempt's message comes back after its visibility
+            # timeout, once its lease has run out: both made to pass now.
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipts[-1], VisibilityTimeout=0)
+            services.handoff().clock = lambda: datetime.now(UTC) + LEASE * 2
+    assert len(attempts) == 5
+    assert processing(handoff_client, answer["id"]) == {
+        "status": "failed", "attempts": 5,
+        "error": {"class": "AttemptsExhausted", "message": "the last attempt ended without an answer", "route": None},
+    }
+    assert queue_depth(sqs, QUEUE) == 0
+    assert queue_depth(sqs, f"{QUEUE}-dead-letter") == 1

@@ -1,0 +1,99 @@
+"""Ingest credentials and read tokens: every way in, every way refused."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chalicelib.api.tokens import check_bearer
+from chalicelib.errors import AuthenticationError, NotConfiguredError
+from chalicelib.ingress.credentials import check_ingest
+
+PAIRS = (("sendgrid", "secret-1"), ("sendgrid", "secret-2"))
+
+
+def basic(text: str) -> str:
+    return "Basic " + base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "authorization"),
+    [
+        ({"MailKey": "sendgrid", "MailSecret": "secret-1"}, None),
+        ({"MailKey": "sendgrid", "MailSecret": "secret-2"}, None),
+        (None, basic("sendgrid:secret-2")),
+        ({}, "basic " + base64.b64encode(b"sendgrid:secret-1").decode()),
+    ],
+)
+def test_any_configured_pair_is_accepted_by_query_or_basic(query, authorization) -> None:
+    assert check_ingest(PAIRS, query, authorization) == "sendgrid"
+
+
+@pytest.mark.parametrize(
+    ("query", "authorization", "message"),
+    [
+        (None, None, "credentials missing"),
+        ({"MailKey": "sendgrid"}, None, "credentials missing"),
+        (None, "Bearer abc", "credentials missing"),
+        (None, "Basic !!!notbase64", "credentials missing"),
+        (None, basic("no-colon"), "credentials missing"),
+        ({"MailKey": "sendgrid", "MailSecret": "secret-3"}, None, "credentials wrong"),
+        ({"MailKey": "other", "MailSecret": "secret-1"}, None, "credentials wrong"),
+        ({"MailKey": "sendgrid", "MailSecret": ""}, None, "credentials wrong"),
+        (None, basic("sendgrid:secret-1x"), "credentials wrong"),
+        # The separator cannot be smuggled across key and secret.
+        ({"MailKey": "sendgrid\x00secret-1", "MailSecret": ""}, None, "credentials wrong"),
+    ],
+)
+def test_missing_or_wrong_credentials_are_refused(query, authorization, message) -> None:
+    with pytest.raises(AuthenticationError) as caught:
+        check_ingest(PAIRS, query, authorization)
+    assert caught.value.message == message
+    assert "secret" not in str(caught.value)
+
+
+def test_no_configured_credentials_fails_closed() -> None:
+    with pytest.raises(NotConfiguredError):
+        check_ingest((), {"MailKey": "k", "MailSecret": "s"}, None)
+
+
+def test_bearer_tokens() -> None:
+    check_bearer(("t1", "t2"), "Bearer t2")
+    check_bearer(("t1", "t2"), "bearer  t1 ")
+    for header, message in [
+        (None, "bearer token missing"),
+        ("Basic dDE=", "bearer token missing"),
+        ("Bearer ", "bearer token missing"),
+        ("Bearer t3", "bearer token wrong"),
+        ("Bearer t1t2", "bearer token wrong"),
+    ]:
+        with pytest.raises(AuthenticationError) as caught:
+            check_bearer(("t1", "t2"), header)
+        assert caught.value.message == message
+    with pytest.raises(NotConfiguredError):
+        check_bearer((), "Bearer t1")
+
+
+def test_ingest_credentials_do_not_open_the_read_api() -> None:
+    with pytest.raises(AuthenticationError):
+        check_bearer(("token",), basic("sendgrid:secret-1"))
+    with pytest.raises(AuthenticationError):
+        check_bearer(("token",), "Bearer secret-1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.none(), st.dictionaries(st.sampled_from(["MailKey", "MailSecret", "x"]), st.text(max_size=40))),
+    st.one_of(st.none(), st.text(max_size=80), st.binary(max_size=60).map(
+        lambda raw: "Basic " + base64.b64encode(raw).decode())),
+)
+def test_no_query_or_header_gets_in_or_raises_anything_but_a_refusal(
+    query: dict[str, str] | None, authorization: str | None
+) -> None:
+    with pytest.raises(AuthenticationError):
+        check_ingest(PAIRS, query, authorization)
+    with pytest.raises(AuthenticationError):
+        check_bearer(("token-that-no-one-guesses",), authorization)
