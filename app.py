@@ -23,8 +23,9 @@ app = Chalice(app_name=logs.LOGGER_NAME, configure_logs=False)
 # other byte; chalice local and the test client never show it (a test drives
 # the app with an API Gateway event).
 app.api.binary_types.append("multipart/form-data")
-# The commonest attachment type, so that it downloads without a detour through S3.
-app.api.binary_types.append("application/pdf")
+# The commonest attachment type, and a mail's original as SES stored it, so that
+# they download without a detour through S3.
+app.api.binary_types.extend(["application/pdf", "message/rfc822"])
 
 app.register_blueprint(sendgrid.blueprint)
 app.register_blueprint(ses.blueprint)

@@ -17,12 +17,24 @@ DEFAULT_MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
+class ReadToken:
+    """A bearer token of the read API, and the addresses it may read: None for every mailbox."""
+
+    token: str
+    # Shell-style patterns over addresses, lower-cased (``support@example.com``, ``*@help.example.com``).
+    scope: tuple[str, ...] | None = None
+
+    def __repr__(self) -> str:
+        return f"ReadToken(<token>, scope={self.scope!r})"
+
+
+@dataclass(frozen=True)
 class Settings:
     table: str
     bucket: str
     # (key, secret) pairs; several at once is how a secret is rotated.
     mail_credentials: tuple[tuple[str, str], ...]
-    read_tokens: tuple[str, ...]
+    read_tokens: tuple[ReadToken, ...]
     # SendGrid's public keys (base64 DER or PEM); two at once is how the key is rotated.
     verification_keys: tuple[str, ...] = ()
     # The SQS queue that hands stored mail to its handlers; no handoff without it.
@@ -33,10 +45,13 @@ class Settings:
     retention_days: int = 0
     signature_tolerance: int = DEFAULT_SIGNATURE_TOLERANCE
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # The key of the replies mailbox's addresses (mailboxes/reply_addresses.py); None: replies cannot verify.
+    reply_secret: str | None = None
 
     def cursor_secret(self) -> bytes:
         """The key that signs paging cursors: derived from the read tokens, so rotating them retires old cursors."""
-        return hashlib.sha256(b"cursor\x00" + "\n".join(sorted(self.read_tokens)).encode()).digest()
+        tokens = sorted(entry.token for entry in self.read_tokens)
+        return hashlib.sha256(b"cursor\x00" + "\n".join(tokens).encode("utf-8", "surrogatepass")).digest()
 
     def __repr__(self) -> str:
         # Settings end up in tracebacks and debuggers; the secrets must not.
@@ -45,6 +60,7 @@ class Settings:
             f"mail_credentials=<{len(self.mail_credentials)} pairs>, "
             f"read_tokens=<{len(self.read_tokens)} tokens>, "
             f"verification_keys=<{len(self.verification_keys)} keys>, "
+            f"reply_secret=<{'set' if self.reply_secret else 'not set'}>, "
             f"signature_tolerance={self.signature_tolerance}, max_body_bytes={self.max_body_bytes}, "
             f"queue={self.queue!r}, max_attempts={self.max_attempts}, retention_days={self.retention_days})"
         )
@@ -64,8 +80,20 @@ def parse_credentials(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def parse_tokens(text: str) -> tuple[str, ...]:
-    return tuple(token.strip() for token in text.split(",") if token.strip())
+def parse_tokens(text: str) -> tuple[ReadToken, ...]:
+    """Comma-separated entries ``TOKEN`` (every mailbox) or ``TOKEN=GLOB GLOB…`` (the addresses it may read)."""
+    tokens = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        token, sep, patterns = item.partition("=")
+        token = token.strip()
+        scope = tuple(pattern.lower() for pattern in patterns.split())
+        if not token or (sep and not scope):
+            raise NotConfiguredError("READ_TOKENS holds an entry that is not TOKEN or TOKEN=PATTERN …")
+        tokens.append(ReadToken(token, scope if sep else None))
+    return tuple(tokens)
 
 
 ParameterReader = Callable[[str], str]
@@ -126,4 +154,5 @@ def load_settings(
         queue=environ.get("MAILS_QUEUE", "").strip() or None,
         max_attempts=_int(environ, "MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
         retention_days=_int(environ, "MAIL_RETENTION_DAYS", 0, allow_zero=True),
+        reply_secret=_secret(environ, "REPLY_SECRET", read_parameter).strip() or None,
     )

@@ -39,6 +39,12 @@ class AuthenticationError(MailServiceError):
     status = 401
 
 
+class ForbiddenError(MailServiceError):
+    """A read token asked for what its scope does not cover."""
+
+    status = 403
+
+
 class NotFoundError(MailServiceError):
     """No stored mail (or attachment) under that id."""
 

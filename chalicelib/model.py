@@ -70,6 +70,11 @@ class InboundMail:
     # SES's verdicts (spam, virus, spf, dkim, dmarc); None for SendGrid's posts.
     verdicts: dict[str, str | None] | None = None
 
+    def header(self, name: str) -> str | None:
+        """The first value of a header, by name in any case, as decoded."""
+        name = name.lower()
+        return next((value for key, value in self.headers if key.lower() == name), None)
+
     def recipients(self) -> list[str]:
         """Lower-cased envelope recipients, else the To and Cc addresses: the mailboxes this mail is filed under."""
         if self.envelope and self.envelope.recipients:
@@ -148,3 +153,27 @@ class StoredMail:
     def header(self, name: str) -> str | None:
         name = name.lower()
         return next((value for key, value in self.headers if key.lower() == name), None)
+
+    @property
+    def envelope_from(self) -> str | None:
+        """The envelope sender (SMTP's MAIL FROM), when the provider gave it."""
+        sender: str | None = (self.document.get("envelope") or {}).get("from")
+        return sender
+
+    @property
+    def spf(self) -> str | None:
+        """The provider's SPF result for the envelope sender's domain."""
+        result: str | None = self.document.get("spf")
+        return result
+
+    @property
+    def dkim(self) -> list[dict[str, str]]:
+        """The provider's DKIM results, one per signing domain."""
+        results: list[dict[str, str]] = self.document.get("dkim") or []
+        return results
+
+    @property
+    def verdicts(self) -> dict[str, str | None]:
+        """SES's verdicts (spam, virus, spf, dkim, dmarc); empty for another provider."""
+        found: dict[str, str | None] = self.document.get("verdicts") or {}
+        return found

@@ -93,7 +93,7 @@ class Services:
                 self.store(),
                 Ledger(self.dynamodb(), settings.table),
                 queue,
-                mailboxes.router(self.dynamodb(), settings.table),
+                mailboxes.router(self.dynamodb(), settings),
                 max_attempts=settings.max_attempts,
             )
         return self._handoff

@@ -59,6 +59,7 @@ def _new_mail_credentials() -> str:
 
 
 def _new_read_token() -> str:
+    """A read token, or the replies mailbox's key: 32 random bytes as URL-safe text, no "=" or ","."""
     return secrets.token_urlsafe(32)
 
 
@@ -68,10 +69,12 @@ def _new_read_token() -> str:
 GENERATORS: dict[str, Callable[[], str]] = {
     "MAIL_CREDENTIALS_PARAMETER": _new_mail_credentials,
     "READ_TOKENS_PARAMETER": _new_read_token,
+    "REPLY_SECRET_PARAMETER": _new_read_token,
 }
 DESCRIPTIONS = {
     "MAIL_CREDENTIALS_PARAMETER": "inbound-mail: SendGrid ingest credentials, key:secret pairs separated by commas",
-    "READ_TOKENS_PARAMETER": "inbound-mail: bearer tokens of the read API, separated by commas",
+    "READ_TOKENS_PARAMETER": "inbound-mail: bearer tokens of the read API (TOKEN or TOKEN=PATTERN ...), by commas",
+    "REPLY_SECRET_PARAMETER": "inbound-mail: the key of the replies mailbox's reply addresses",
 }
 
 

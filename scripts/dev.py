@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -53,6 +55,18 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
+# A request line's query string: SendGrid's MailKey and MailSecret when the URL carries them.
+_QUERY = re.compile(r'(?<=[ "])(/[^\s?"]*)\?[^\s"]*')
+
+
+def echo_without_queries(process: subprocess.Popen[bytes]) -> None:
+    """chalice local's output, its access log's query strings left out: they may hold the ingest secret."""
+    assert process.stdout is not None
+    for line in iter(process.stdout.readline, b""):
+        sys.stdout.write(_QUERY.sub(r"\1?...", line.decode("utf-8", "replace")))
+        sys.stdout.flush()
+
+
 def main() -> int:
     host = "127.0.0.1"
     port = int(os.environ.get("PORT", "8000"))
@@ -64,6 +78,7 @@ def main() -> int:
     ses_queue = stage["environment_variables"]["SES_QUEUE"]
     key, secret = "sendgrid", secrets.token_urlsafe(18)
     token = secrets.token_urlsafe(18)
+    reply_secret = secrets.token_urlsafe(18)
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL": f"http://{host}:{moto_port}",
@@ -76,6 +91,7 @@ def main() -> int:
         "MAILS_QUEUE": queue,
         "SES_QUEUE": ses_queue,
         "READ_TOKENS": token,
+        "REPLY_SECRET": reply_secret,
         "PYTHONUNBUFFERED": "1",
     }
     os.environ.update(env)
@@ -98,11 +114,13 @@ def main() -> int:
         create_resources(table, bucket, queue=queue, ses_queue=ses_queue)
         chalice = subprocess.Popen(
             [str(bin_dir / "chalice"), "local", "--stage", "local", "--host", host, "--port", str(port)],
-            cwd=ROOT, env=env, start_new_session=True,
+            cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         processes.append(chalice)
+        threading.Thread(target=echo_without_queries, args=(chalice,), daemon=True).start()
         wait_for_port(host, port, chalice)
-        url = f"http://{host}:{port}/mails?MailKey={key}&MailSecret={secret}"
+        # HTTP Basic in the URL: no log shows it, where a MailSecret in the query is in every access log line.
+        url = f"http://{key}:{secret}@{host}:{port}/mails"
         print(
             "\n".join(
                 [
@@ -114,7 +132,10 @@ def main() -> int:
                     f"  {sys.executable} scripts/send_mail.py scripts/sample.eml --url '{url}'",
                     "Read it back (the id is in the answer; \"processing\" shows its handoff):",
                     f"  curl -H 'Authorization: Bearer {token}' http://{host}:{port}/mails/ID",
-                    "Mail to reply+TOKEN@… goes to the replies mailbox, everything else to the inbox.",
+                    f"Reply secret:          {reply_secret}  (mint reply addresses with it:"
+                    " chalicelib/mailboxes/reply_addresses.py)",
+                    "Mail to a minted reply+THREAD.SIG@… address goes to the replies mailbox,"
+                    " everything else to the inbox.",
                     "Ctrl-C stops everything.",
                     "",
                 ]

@@ -247,7 +247,7 @@ def load_stage(stage: str, project_dir: Path = ROOT) -> Stage:
         }
     environments = [env] + [{**env, **own["environment_variables"]} for own in functions.values()]
     for environment in environments:
-        for name in ("MAIL_CREDENTIALS", "READ_TOKENS", "SENDGRID_VERIFICATION_KEY"):
+        for name in ("MAIL_CREDENTIALS", "READ_TOKENS", "SENDGRID_VERIFICATION_KEY", "REPLY_SECRET"):
             if environment.get(name):
                 raise PackageError(
                     f"stage {stage} has {name} in .chalice/config.json; a deployed stage reads it "

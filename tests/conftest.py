@@ -30,6 +30,7 @@ QUEUE = STAGE_ENV["MAILS_QUEUE"]
 SES_QUEUE = STAGE_ENV["SES_QUEUE"]
 KEY, SECRET = "sendgrid", "s3cr3t-ingest-value"
 TOKEN = "read-token-value-0123456789"
+REPLY_SECRET = "reply-secret-value-0123456789"
 
 
 def free_port() -> int:
@@ -58,7 +59,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> str:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for name in ("MAIL_CREDENTIALS", "READ_TOKENS", "SENDGRID_VERIFICATION_KEY", "MAX_BODY_BYTES", "MAILS_QUEUE"):
+    for name in ("MAIL_CREDENTIALS", "READ_TOKENS", "SENDGRID_VERIFICATION_KEY", "MAX_BODY_BYTES", "MAILS_QUEUE",
+                 "REPLY_SECRET"):
         monkeypatch.delenv(name, raising=False)
     return moto_endpoint
 
@@ -86,6 +88,7 @@ def configured(monkeypatch: pytest.MonkeyPatch, aws: str) -> str:
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("MAIL_CREDENTIALS", f"{KEY}:{SECRET},old:previous-secret")
     monkeypatch.setenv("READ_TOKENS", TOKEN)
+    monkeypatch.setenv("REPLY_SECRET", REPLY_SECRET)
     services.reset()
     return aws
 

@@ -1,34 +1,54 @@
-"""The read API (``Authorization: Bearer TOKEN``): stored mail, listings, originals, attachments, retries."""
+"""The read API (``Authorization: Bearer TOKEN``): stored mail, listings, originals, attachments, retries.
+
+A mail outside the token's scope is answered exactly as an unknown one, 404,
+and so is an expired one, whatever the route; a listing outside the scope is
+a 403.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api import cursor
-from chalicelib.api.downloads import download
-from chalicelib.api.tokens import check_bearer
-from chalicelib.errors import BadRequestError, NotFoundError
+from chalicelib.api import cursor, downloads
+from chalicelib.api.tokens import allows, allows_mail, check_bearer, scope_key
+from chalicelib.config import ReadToken
+from chalicelib.errors import BadRequestError, ForbiddenError, NotFoundError
 from chalicelib.storage import schema
-from chalicelib.storage.store import MailStore, ObjectRef
 from chalicelib.web import answer
 from chalicelib.wiring import services
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
-_ID = re.compile(r"^[a-z2-7]{26}$")
+_ID = re.compile(r"[a-z2-7]{26}")
+# ASCII digits only: str.isdigit() takes "²", which int() refuses.
+_LIMIT = re.compile(r"[0-9]{1,3}")
+_INDEX = re.compile(r"[0-9]{1,6}")
 
 blueprint = Blueprint(__name__)
 
 
-def _authorized() -> MailStore:
-    check_bearer(services.settings().read_tokens, blueprint.current_request.headers.get("authorization"))
-    return services.store()
+def _token() -> ReadToken:
+    return check_bearer(services.settings().read_tokens, blueprint.current_request.headers.get("authorization"))
 
 
-def _checked_id(mail_id: str) -> str:
-    if not _ID.match(mail_id):
+def _visible(token: ReadToken, mail_id: str) -> dict[str, Any]:
+    """The stored mail, if the token may see it; 404 for an unknown, expired or out-of-scope one alike."""
+    if not _ID.fullmatch(mail_id):
+        raise NotFoundError("no mail with that id")
+    document = services.store().document(mail_id)
+    if not allows_mail(token, document):
+        raise NotFoundError("no mail with that id")
+    return document
+
+
+def _checked(token: ReadToken, mail_id: str) -> str:
+    """The id, once the token may see it; a scoped token's reads of the bytes cost one read of the mail more."""
+    if token.scope is not None:
+        _visible(token, mail_id)
+    elif not _ID.fullmatch(mail_id):
         raise NotFoundError("no mail with that id")
     return mail_id
 
@@ -36,27 +56,42 @@ def _checked_id(mail_id: str) -> str:
 def _limit(text: str | None) -> int:
     if text is None:
         return DEFAULT_PAGE
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+    if not _LIMIT.fullmatch(text) or not 1 <= int(text) <= MAX_PAGE:
         raise BadRequestError(f"limit must be a whole number from 1 to {MAX_PAGE}")
     return int(text)
 
 
-def _download(store: MailStore, ref: ObjectRef) -> Response:
-    found = download(store, ref, blueprint.current_app.api.binary_types)
+def _mailbox(token: ReadToken, to: str | None) -> str | None:
+    """The mailbox to list, None for all mail, as the token's scope allows."""
+    if to is None:
+        if token.scope is not None:
+            raise ForbiddenError("this token lists only the mailboxes of its scope: name one with ?to=")
+        return None
+    mailbox = to.strip().lower()
+    if not mailbox:
+        raise BadRequestError("to must name an address")
+    if not allows(token, mailbox):
+        raise ForbiddenError("that mailbox is outside this token's scope")
+    return mailbox
+
+
+def _response(found: downloads.Download) -> Response:
     return Response(body=found.body, status_code=found.status, headers=dict(found.headers))
 
 
 @blueprint.route("/mails", methods=["GET"])
 def list_mails() -> Response:
     def read() -> Response:
-        store = _authorized()
+        token = _token()
         query: dict[str, str] = dict(blueprint.current_request.query_params or {})
-        mailbox = query.get("to", "").strip().lower() or None
+        mailbox = _mailbox(token, query.get("to"))
         limit = _limit(query.get("limit"))
         secret = services.settings().cursor_secret()
-        after = cursor.decode(secret, schema.box(mailbox), query["cursor"]) if query.get("cursor") else None
-        page = store.list_mails(mailbox, limit, after)
-        next_cursor = cursor.encode(secret, page.box, page.last) if page.last else None
+        # A cursor serves the listing it was issued for: this mailbox, and this token's scope.
+        listing = f"{scope_key(token)}\n{schema.box(mailbox)}"
+        after = cursor.decode(secret, listing, query["cursor"]) if query.get("cursor") else None
+        page = services.store().list_mails(mailbox, limit, after)
+        next_cursor = cursor.encode(secret, listing, page.last) if page.last else None
         return Response(body={"mails": page.summaries, "cursor": next_cursor}, status_code=200)
 
     return answer("GET /mails", read)
@@ -65,8 +100,7 @@ def list_mails() -> Response:
 @blueprint.route("/mails/{mail_id}", methods=["GET"])
 def get_mail(mail_id: str) -> Response:
     def read() -> Response:
-        store = _authorized()
-        return Response(body=store.document(_checked_id(mail_id)), status_code=200)
+        return Response(body=_visible(_token(), mail_id), status_code=200)
 
     return answer("GET /mails/{id}", read)
 
@@ -74,8 +108,9 @@ def get_mail(mail_id: str) -> Response:
 @blueprint.route("/mails/{mail_id}/raw", methods=["GET"])
 def get_raw(mail_id: str) -> Response:
     def read() -> Response:
-        store = _authorized()
-        return _download(store, store.raw(_checked_id(mail_id)))
+        store = services.store()
+        checked = _checked(_token(), mail_id)
+        return _response(downloads.original(store, store.raw(checked), checked, blueprint.current_app.api.binary_types))
 
     return answer("GET /mails/{id}/raw", read)
 
@@ -83,10 +118,12 @@ def get_raw(mail_id: str) -> Response:
 @blueprint.route("/mails/{mail_id}/attachments/{index}", methods=["GET"])
 def get_attachment(mail_id: str, index: str) -> Response:
     def read() -> Response:
-        store = _authorized()
-        if not index.isdigit() or len(index) > 6:
+        store = services.store()
+        checked = _checked(_token(), mail_id)
+        if not _INDEX.fullmatch(index):
             raise NotFoundError("no attachment with that index")
-        return _download(store, store.attachment(_checked_id(mail_id), int(index)))
+        ref, entry = store.attachment(checked, int(index))
+        return _response(downloads.attachment(store, ref, entry, blueprint.current_app.api.binary_types))
 
     return answer("GET /mails/{id}/attachments/{index}", read)
 
@@ -94,8 +131,8 @@ def get_attachment(mail_id: str, index: str) -> Response:
 @blueprint.route("/mails/{mail_id}/retry", methods=["POST"])
 def retry_mail(mail_id: str) -> Response:
     def retry() -> Response:
-        _authorized()
-        services.handoff().retry(_checked_id(mail_id))
+        _visible(_token(), mail_id)  # an expired mail is gone for this route too
+        services.handoff().retry(mail_id)
         return Response(body={"id": mail_id, "status": "pending"}, status_code=202)
 
     return answer("POST /mails/{id}/retry", retry)

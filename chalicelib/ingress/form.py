@@ -244,19 +244,36 @@ def _header_end(body: bytes, start: int, end: int) -> tuple[int, int]:
 
 
 def parse(body: bytes, content_type: str | None) -> Form:
-    delimiter = b"--" + boundary_of(content_type)
+    """Every part, named once: a name twice is ambiguous (which copy did the provider write?) and refused."""
     view = memoryview(body)
     spans: dict[str, tuple[int, int]] = {}
     files: dict[str, FilePart] = {}
+    for start, header_end, content_start, end in _parts(body, b"--" + boundary_of(content_type)):
+        field_only = _FIELD_ONLY.fullmatch(body, start, header_end)  # most parts: read in place
+        if field_only is not None:
+            name: object = field_only.group(1).decode("utf-8", "replace")
+            filename, part_type = None, None
+        else:
+            name, filename, part_type = _part_headers(body[start:header_end])
+        if not isinstance(name, str):
+            raise MalformedMailError("multipart part has no form-data name")
+        if name in spans or name in files:
+            raise MalformedMailError("the form carries a field twice")
+        if filename is None:
+            spans[name] = (content_start, end)
+        else:
+            files[name] = FilePart(name, filename, part_type, view[content_start:end])
+    return Form(Fields(body, spans), files)
+
+
+def _parts(body: bytes, delimiter: bytes) -> Iterator[tuple[int, int, int, int]]:
+    """Each part's start, the end of its header block, and its content's start and end."""
     index = _delimiter_at(body, delimiter, 0)
     if index < 0:
         raise MalformedMailError("multipart body has no opening boundary")
     parts = 0
-    while True:
-        after = index + len(delimiter)
-        if body.startswith(b"--", after):
-            break
-        newline = body.find(b"\n", after)
+    while not body.startswith(b"--", index + len(delimiter)):
+        newline = body.find(b"\n", index + len(delimiter))
         start = len(body) if newline < 0 else newline + 1
         following = _delimiter_at(body, delimiter, start)
         if following < 0:
@@ -277,21 +294,8 @@ def parse(body: bytes, content_type: str | None) -> Form:
             header_end, content_start = _header_end(body, start, end)
         if header_end - start > MAX_PART_HEADER_BYTES:
             raise PayloadTooLargeError("multipart part headers are too long")
-        content_start = min(content_start, end)
+        yield start, header_end, min(content_start, end), end
         index = following
-        field_only = _FIELD_ONLY.fullmatch(body, start, header_end)  # most parts: read in place
-        if field_only is not None:
-            spans.setdefault(field_only.group(1).decode("utf-8", "replace"), (content_start, end))
-            continue
-        headers = _part_headers(body[start:header_end])
-        name = headers.name
-        if not isinstance(name, str):
-            raise MalformedMailError("multipart part has no form-data name")
-        if headers.filename is not None:
-            files.setdefault(name, FilePart(name, headers.filename, headers.content_type, view[content_start:end]))
-        else:
-            spans.setdefault(name, (content_start, end))
-    return Form(Fields(body, spans), files)
 
 
 def json_object(raw: bytes | None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from chalicelib.config import Settings
 from chalicelib.delivery.routing import Route, Router, always, recipient
 from chalicelib.mailboxes.replies import REPLY_ADDRESS, Replies, Threads
 from chalicelib.model import StoredMail
@@ -26,10 +27,12 @@ def inbox(mail: StoredMail) -> None:
     log.info("mail %s kept in the inbox", mail.id)
 
 
-def router(dynamodb: Any, table: str) -> Router:
+def router(dynamodb: Any, settings: Settings) -> Router:
+    """The table, built once per container: ``settings`` has the stage's table and secrets."""
+    replies = Replies(Threads(dynamodb, settings.table), settings.reply_secret)
     return Router(
         [
-            Route("replies", recipient(REPLY_ADDRESS), Replies(Threads(dynamodb, table))),
+            Route("replies", recipient(REPLY_ADDRESS), replies),
             Route("inbox", always, inbox),
         ]
     )

@@ -38,7 +38,8 @@ def document_json(document: dict[str, Any]) -> str:
     unescaped quote, so ``"text":null`` occurring once is the top-level key.
     """
     bodies = {name: value for name in _BODIES if isinstance(value := document.get(name), str)}
-    if not all(body.isascii() for body in bodies.values()):
+    # DEL is ASCII, but json escapes it only when told the text is ASCII.
+    if not all(body.isascii() and "\x7f" not in body for body in bodies.values()):
         # Non-ASCII bodies are most of the text, and splicing into it costs more than it saves.
         return _COMPACT_JSON.encode(document)
     encoded = _COMPACT_JSON.encode({**document, **dict.fromkeys(bodies)})

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,19 +67,56 @@ def box(address: str | None) -> str:
     return ALL_MAILBOX if address is None else f"to#{address}"
 
 
-def mail_id(mail: InboundMail, raw_sha256: str) -> str:
-    """Derived from the mail, so that a redelivery finds the first delivery.
+# DynamoDB's bound on a sort key, which a mailbox entry's box is.
+MAX_KEY_BYTES = 1024
 
-    From the Message-ID and the envelope recipients when there is a
-    Message-ID, from the request bytes otherwise.
+
+def box_fits(address: str) -> bool:
+    return len(box(address).encode("utf-8", "surrogatepass")) <= MAX_KEY_BYTES
+
+
+def mail_id(mail: InboundMail, raw_sha256: str) -> str:
+    """Derived from the mail, so that a redelivery finds the first delivery, and from what a sender cannot forge alone.
+
+    A mail with a Message-ID is named by that Message-ID as written, its
+    envelope recipients and ``content_digest``: the same mail under another
+    multipart boundary, or through another ingress, gets the same id, and a
+    mail that reuses someone else's Message-ID with other content its own.
+    Without a Message-ID, the request bytes name it.
     """
-    if mail.message_id:
-        basis = "message-id\n" + mail.message_id + "\n" + "\n".join(sorted(mail.recipients()))
+    message_id = (mail.header("Message-ID") or "").strip()
+    if message_id:
+        basis = json.dumps(["message-id", message_id, sorted(mail.recipients()), content_digest(mail)])
     else:
         basis = "sha256\n" + raw_sha256
     digest = hashlib.sha256(basis.encode("utf-8", "surrogatepass")).digest()
     # 26 characters are 130 bits: the first 20 bytes (base32 writes 5 at a time) give them.
     return base64.b32encode(digest[:20])[:26].decode("ascii").lower()
+
+
+def content_digest(mail: InboundMail) -> str:
+    """SHA-256 of what the mail says: sender, date, subject, both bodies and every attachment's bytes.
+
+    Line ends are compared as LF and the bodies without surrounding blanks,
+    so that one message decoded from a provider that rewrote its line ends
+    still matches.
+    """
+    digest = hashlib.sha256()
+    sender = (mail.sender or {}).get("address", "").lower()
+    for text in (sender, mail.date or "", mail.subject or "", _body(mail.text), _body(mail.html)):
+        data = text.encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "big") + data)  # each piece length-prefixed: no two splits collide
+    for attachment in mail.attachments:
+        digest.update(bytes.fromhex(attachment.sha256))
+    return digest.hexdigest()
+
+
+def _body(text: str | None) -> str:
+    if not text:
+        return ""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.strip()
 
 
 def object_prefix(mail_id: str, raw_sha256: str) -> str:

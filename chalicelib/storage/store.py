@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
@@ -43,12 +44,11 @@ class Saved:
 
 @dataclass(frozen=True)
 class ObjectRef:
-    """A stored object to hand out: its key, size and media type, and for an attachment its document entry."""
+    """A stored object to hand out: its key, size and the media type it was stored with."""
 
     key: str
     size: int
     content_type: str
-    attachment: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,21 @@ class _Delivery:
 
 def _checksum(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
+
+
+# Every printable ASCII character but "%", which starts an escape.
+_METADATA_SAFE = "".join(chr(code) for code in range(0x20, 0x7F) if chr(code) != "%")
+METADATA_CHARS = 512
+
+
+def _metadata(value: str) -> str:
+    """A value for S3 metadata, which must be ASCII: percent-encoded, and cut to its bound at a whole escape."""
+    encoded = quote(value, safe=_METADATA_SAFE)
+    if len(encoded) > METADATA_CHARS:
+        encoded = encoded[:METADATA_CHARS]
+        escape = encoded.find("%", METADATA_CHARS - 2)
+        encoded = encoded[:escape] if escape >= 0 else encoded
+    return encoded
 
 
 class MailStore:
@@ -107,7 +122,8 @@ class MailStore:
         delivery = _Delivery(id_, schema.object_prefix(id_, raw_digest.hex()), raw_digest, raw_key)
         self._put_objects(delivery, mail, raw, raw_content_type)
         item = self._mail_item(delivery, mail, raw, raw_content_type, received, track)
-        entries = [_mailbox_entry(item, address) for address in mail.recipients()]
+        # An address too long for a key gets no mailbox: the mail is stored, and found by id or in "all".
+        entries = [_mailbox_entry(item, address) for address in mail.recipients() if schema.box_fits(address)]
         committed = self._transact(item, entries[:TRANSACTION_MAILBOXES])
         self._write_overflow(entries[TRANSACTION_MAILBOXES:])  # after either answer, so a redelivery repairs them
         if committed:
@@ -131,7 +147,8 @@ class MailStore:
             # not the object's type anyway: it is kept beside it.
             self._put(
                 schema.raw_object(delivery.prefix), raw, "application/octet-stream",
-                Metadata={"original-content-type": raw_content_type}, ChecksumSHA256=_checksum(delivery.raw_digest),
+                Metadata={"original-content-type": _metadata(raw_content_type)},
+                ChecksumSHA256=_checksum(delivery.raw_digest),
             )
         for attachment in mail.attachments:
             self._put_attachment(delivery.prefix, attachment)
@@ -257,7 +274,7 @@ class MailStore:
         key = schema.quarantine_object(received, hashlib.sha256(raw).hexdigest())
         self._put(
             key, raw, "application/octet-stream",
-            Metadata={"original-content-type": content_type[:512], "reason": reason[:512]},
+            Metadata={"original-content-type": _metadata(content_type), "reason": _metadata(reason)},
         )
         return key
 
@@ -268,7 +285,7 @@ class MailStore:
             self._s3.copy_object(
                 Bucket=self._bucket, Key=target, CopySource={"Bucket": self._bucket, "Key": key},
                 MetadataDirective="REPLACE", ContentType="application/octet-stream",
-                Metadata={"original-key": key[:512], "reason": reason[:512]},
+                Metadata={"original-key": _metadata(key), "reason": _metadata(reason)},
             )
         except AWS_ERRORS as exc:
             raise storage_error("S3 CopyObject", exc) from exc
@@ -343,11 +360,12 @@ class MailStore:
     def read(self, ref: ObjectRef) -> bytes:
         return self._get(ref.key)
 
-    def link(self, ref: ObjectRef, disposition: str | None) -> str:
-        """A presigned GET link, valid for minutes, that answers with the object's own type and this disposition."""
-        params: dict[str, Any] = {"Bucket": self._bucket, "Key": ref.key, "ResponseContentType": ref.content_type}
-        if disposition:
-            params["ResponseContentDisposition"] = disposition
+    def link(self, ref: ObjectRef, content_type: str, disposition: str) -> str:
+        """A presigned GET link, valid for minutes, whose answer carries this type and disposition."""
+        params: dict[str, Any] = {
+            "Bucket": self._bucket, "Key": ref.key, "ResponseContentType": content_type,
+            "ResponseContentDisposition": disposition,
+        }
         try:
             url: str = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=PRESIGNED_SECONDS)
         except AWS_ERRORS as exc:
@@ -358,12 +376,13 @@ class MailStore:
         item = self._item(id_)
         return ObjectRef(item[schema.RAW_KEY]["S"], int(item[schema.RAW_SIZE]["N"]), item[schema.RAW_CONTENT_TYPE]["S"])
 
-    def attachment(self, id_: str, index: int) -> ObjectRef:
+    def attachment(self, id_: str, index: int) -> tuple[ObjectRef, dict[str, Any]]:
+        """The attachment's object, and its entry in the document (name, disposition …)."""
         item = self._item(id_)
         for attachment in self._document(item)["attachments"]:
             if attachment["index"] == index:
                 key = schema.attachment_object(item[schema.PREFIX]["S"], index)
-                return ObjectRef(key, attachment["size"], attachment["content_type"], attachment)
+                return ObjectRef(key, attachment["size"], attachment["content_type"]), attachment
         raise NotFoundError("no attachment with that index")
 
     def list_mails(self, mailbox: str | None, limit: int, after: dict[str, str] | None) -> Page:

@@ -24,11 +24,12 @@ from chalicelib.delivery.routing import Route, Router, always
 from chalicelib.errors import StorageUnavailableError
 from chalicelib.logs import LOGGER_NAME
 from chalicelib.mailboxes.replies import Threads
+from chalicelib.mailboxes.reply_addresses import reply_address
 from chalicelib.model import StoredMail
 from chalicelib.wiring import services
 from scripts.send_mail import build_body
 from scripts.sqs_poller import Poller
-from tests.conftest import QUEUE, TABLE, mail_path, read_headers
+from tests.conftest import QUEUE, REPLY_SECRET, TABLE, mail_path, read_headers
 
 RECEIVED = datetime(2026, 11, 27, 21, 0, 0, tzinfo=UTC)
 
@@ -132,7 +133,8 @@ def test_a_stored_mail_is_pending_then_delivered_to_its_mailbox(handoff_client: 
 
 
 def test_the_shipped_replies_mailbox_files_the_reply_under_its_thread(handoff_client: Client, sqs: Any) -> None:
-    answer = post(handoff_client, eml(2, to="reply+ticket-42@example.com",
+    address = reply_address(REPLY_SECRET, "ticket-42", "c2@example.org", "example.com")
+    answer = post(handoff_client, eml(2, to=address,
                                      text="Works now.\r\n\r\nOn Mon, Support wrote:\r\n> Try again\r\n"))
     other = post(handoff_client, eml(3))
     drain(sqs)
@@ -143,7 +145,8 @@ def test_the_shipped_replies_mailbox_files_the_reply_under_its_thread(handoff_cl
 
 
 def test_a_reply_with_nothing_of_its_own_bounces_without_retries(handoff_client: Client, sqs: Any) -> None:
-    answer = post(handoff_client, eml(4, to="reply+t@example.com", text="\r\nOn Mon, S wrote:\r\n> q\r\n"))
+    address = reply_address(REPLY_SECRET, "t", "c4@example.org", "example.com")
+    answer = post(handoff_client, eml(4, to=address, text="\r\nOn Mon, S wrote:\r\n> q\r\n"))
     drain(sqs)
     assert processing(handoff_client, answer["id"]) == {
         "status": "bounced", "attempts": 1,

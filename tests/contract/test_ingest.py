@@ -189,13 +189,20 @@ def test_the_same_message_id_to_another_recipient_is_another_mail(client: Client
     assert second["duplicate"] is False
 
 
-def test_raw_original_is_returned_byte_for_byte_with_its_content_type(client: Client) -> None:
+def test_raw_original_is_returned_byte_for_byte_as_bytes_to_save_never_with_the_posters_type(client: Client) -> None:
     body, content_type = build_body(SIMPLE_EML)
-    answer = json.loads(post(client, body, content_type).body)
+    # A poster's own Content-Type, which a browser must never be told: its boundary ends in ",text/html".
+    body = body.replace(content_type.split("boundary=")[1].encode(), b"a,text/html")
+    answer = json.loads(post(client, body, "multipart/form-data; boundary=a,text/html").body)
     raw = client.http.get(f"/mails/{answer['id']}/raw", headers=read_headers())
     assert raw.status_code == 200
     assert raw.body == body
-    assert raw.headers["Content-Type"] == content_type
+    assert raw.headers["Content-Type"] == "application/octet-stream"
+    assert raw.headers["Content-Disposition"] == (
+        f"attachment; filename=\"{answer['id']}.bin\"; filename*=UTF-8''{answer['id']}.bin"
+    )
+    assert raw.headers["X-Content-Type-Options"] == "nosniff"
+    assert raw.headers["Content-Security-Policy"] == "sandbox"
 
 
 @pytest.mark.parametrize(

@@ -212,7 +212,8 @@ def test_large_downloads_redirect_to_a_short_lived_s3_link(
         fetched = requests.get(location, timeout=30)
         assert fetched.status_code == 200
         assert fetched.content == expected
-    assert fetched.headers["Content-Type"] == content_type
+    assert fetched.headers["Content-Type"] == "application/octet-stream"
+    assert fetched.headers["Content-Disposition"].startswith(f'attachment; filename="{mail_id}.bin"')
     attachment = requests.get(get(client, f"/mails/{mail_id}/attachments/1").headers["Location"], timeout=30)
     assert attachment.headers["Content-Type"] == "application/pdf"
     assert attachment.headers["Content-Disposition"].startswith('attachment; filename="___ _final_.pdf"')

@@ -89,7 +89,7 @@ def test_the_printed_command_posts_the_sample_and_it_reads_back_over_http(dev_se
     raw = requests.get(f"{base}/mails/{answer['id']}/raw", headers={**auth, "Accept": "*/*"}, timeout=30)
     assert raw.status_code == 200
     assert hashlib.sha256(raw.content).hexdigest() == mail["raw_sha256"]
-    assert raw.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert raw.headers["Content-Type"] == "application/octet-stream"
 
     # make dev plays Lambda's SQS event source too: the mail is routed to its mailbox.
     deadline = time.monotonic() + 30
@@ -105,17 +105,27 @@ def test_the_printed_command_posts_the_sample_and_it_reads_back_over_http(dev_se
     assert json.loads(again.stdout.partition(" ")[2]) == {"id": answer["id"], "duplicate": True}
 
 
+def test_the_printed_url_carries_the_credentials_as_http_basic(dev_server: DevServer) -> None:
+    assert re.fullmatch(rf"http://sendgrid:[A-Za-z0-9_-]+@127\.0\.0\.1:{dev_server.port}/mails", dev_server.url)
+
+
 def test_wrong_credentials_over_http_are_401(dev_server: DevServer) -> None:
-    url = dev_server.url.split("?")[0] + "?MailKey=sendgrid&MailSecret=wrong"
+    url = f"http://127.0.0.1:{dev_server.port}/mails?MailKey=sendgrid&MailSecret=wrong-secret-in-query"
     response = requests.post(
         url, data=b"--b\r\n\r\n--b--", headers={"Content-Type": "multipart/form-data; boundary=b"}, timeout=30
     )
     assert response.status_code == 401
 
 
-def test_interrupt_stops_everything_it_started(dev_server: DevServer) -> None:
+def test_interrupt_stops_everything_it_started_and_no_log_line_showed_a_secret(dev_server: DevServer) -> None:
     assert port_open(dev_server.port) and port_open(dev_server.moto_port)
     os.kill(dev_server.process.pid, signal.SIGINT)
     assert dev_server.process.wait(timeout=30) == 0
     assert not port_open(dev_server.port)
     assert not port_open(dev_server.moto_port)
+    assert dev_server.process.stdout is not None
+    logged = dev_server.process.stdout.read()
+    assert '"POST /mails?... HTTP/1.1" 401' in logged  # the access log's line, its query left out
+    assert "wrong-secret-in-query" not in logged
+    secret = dev_server.url.split(":")[2].split("@")[0]
+    assert secret not in logged

@@ -512,17 +512,20 @@ def test_the_local_stage_keeps_its_names() -> None:
 
 
 @pytest.mark.parametrize("stage", DEPLOYED)
-def test_the_handoff_consumer_has_its_own_settings_and_no_secrets(stage: str) -> None:
+def test_the_handoff_consumer_has_its_own_settings_and_only_the_reply_secret(stage: str) -> None:
     settings = CONFIG["stages"][stage]
     assert settings["environment_variables"]["MAILS_QUEUE"] == f"inbound-mail-{stage}-handoff"
     hand_off = settings["lambda_functions"]["hand_off"]
     assert hand_off["iam_policy_file"] == f"policy-{stage}-handoff.json"
     assert hand_off["lambda_timeout"] == 60
     assert hand_off["lambda_memory_size"] >= 128
-    # It reads neither ingest credentials nor read tokens, so its environment names no parameter to read.
-    assert hand_off["environment_variables"] == {"MAIL_CREDENTIALS_PARAMETER": "", "READ_TOKENS_PARAMETER": ""}
+    # It reads neither ingest credentials nor read tokens; the replies mailbox needs the key of its addresses.
+    reply_secret = f"/inbound-mail/{stage}/reply-secret"
+    assert hand_off["environment_variables"] == {
+        "MAIL_CREDENTIALS_PARAMETER": "", "READ_TOKENS_PARAMETER": "", "REPLY_SECRET_PARAMETER": reply_secret,
+    }
     loaded = load_stage(stage)
-    assert loaded.function("hand_off").parameters == {}
+    assert loaded.function("hand_off").parameters == {"REPLY_SECRET_PARAMETER": reply_secret}
     assert set(loaded.function("api_handler").parameters) == {"MAIL_CREDENTIALS_PARAMETER", "READ_TOKENS_PARAMETER"}
 
 
@@ -601,6 +604,8 @@ def expected_grants(stage: str) -> dict[str, set[tuple[str, str]]]:
             # The event source (Receive, Delete, GetQueueAttributes) and the backoff (GetQueueUrl, ChangeVisibility).
             *{(action, queue) for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                                              "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl")},
+            # The key the replies mailbox verifies reply addresses with.
+            ("ssm:GetParameter", f"arn:aws:ssm:*:*:parameter/inbound-mail/{stage}/reply-secret"),
             *{(action, f"{logs}-hand_off:*") for action in LOG_ACTIONS},
         },
         f"policy-{stage}-ses.json": {

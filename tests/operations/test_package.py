@@ -225,6 +225,7 @@ def test_hand_off_consumes_the_stacks_queue(templates: dict[str, dict[str, Any]]
         "SES_QUEUE": {"Fn::GetAtt": ["SesQueue", "QueueName"]},
         "MAIL_CREDENTIALS_PARAMETER": "",
         "READ_TOKENS_PARAMETER": "",
+        "REPLY_SECRET_PARAMETER": f"/inbound-mail/{stage}/reply-secret",
     }
     # hand_off and receive_ses consume a queue each, and no other function one.
     events = {

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.api.tokens import check_bearer
+from chalicelib.config import ReadToken
 from chalicelib.errors import AuthenticationError, NotConfiguredError
 from chalicelib.ingress.credentials import check_ingest
 
@@ -60,9 +61,12 @@ def test_no_configured_credentials_fails_closed() -> None:
         check_ingest((), {"MailKey": "k", "MailSecret": "s"}, None)
 
 
+TOKENS = (ReadToken("t1"), ReadToken("t2", ("*@example.com",)))
+
+
 def test_bearer_tokens() -> None:
-    check_bearer(("t1", "t2"), "Bearer t2")
-    check_bearer(("t1", "t2"), "bearer  t1 ")
+    assert check_bearer(TOKENS, "Bearer t2") == TOKENS[1]
+    assert check_bearer(TOKENS, "bearer  t1 ") == TOKENS[0]
     for header, message in [
         (None, "bearer token missing"),
         ("Basic dDE=", "bearer token missing"),
@@ -71,7 +75,7 @@ def test_bearer_tokens() -> None:
         ("Bearer t1t2", "bearer token wrong"),
     ]:
         with pytest.raises(AuthenticationError) as caught:
-            check_bearer(("t1", "t2"), header)
+            check_bearer(TOKENS, header)
         assert caught.value.message == message
     with pytest.raises(NotConfiguredError):
         check_bearer((), "Bearer t1")
@@ -79,9 +83,9 @@ def test_bearer_tokens() -> None:
 
 def test_ingest_credentials_do_not_open_the_read_api() -> None:
     with pytest.raises(AuthenticationError):
-        check_bearer(("token",), basic("sendgrid:secret-1"))
+        check_bearer((ReadToken("token"),), basic("sendgrid:secret-1"))
     with pytest.raises(AuthenticationError):
-        check_bearer(("token",), "Bearer secret-1")
+        check_bearer((ReadToken("token"),), "Bearer secret-1")
 
 
 @settings(max_examples=300, deadline=None)
@@ -96,4 +100,4 @@ def test_no_query_or_header_gets_in_or_raises_anything_but_a_refusal(
     with pytest.raises(AuthenticationError):
         check_ingest(PAIRS, query, authorization)
     with pytest.raises(AuthenticationError):
-        check_bearer(("token-that-no-one-guesses",), authorization)
+        check_bearer((ReadToken("token-that-no-one-guesses"),), authorization)

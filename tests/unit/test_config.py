@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from chalicelib.config import Settings, load_settings, parse_credentials, ssm_reader
+from chalicelib.config import ReadToken, Settings, load_settings, parse_credentials, parse_tokens, ssm_reader
 from chalicelib.errors import NotConfiguredError, StorageUnavailableError
 
 BASE = {"MAILS_TABLE": "t", "MAILS_BUCKET": "b"}
@@ -17,7 +19,7 @@ def test_pairs_and_tokens_are_parsed_from_the_environment() -> None:
     )
     assert settings == Settings(
         table="t", bucket="b", mail_credentials=(("k1", "s1"), ("k2", "s:2")),
-        read_tokens=("a", "b"), max_body_bytes=1000,
+        read_tokens=(ReadToken("a"), ReadToken("b")), max_body_bytes=1000,
     )
 
 
@@ -55,10 +57,40 @@ def test_secrets_are_read_from_ssm_securestrings(aws: str) -> None:
         ssm_reader(ssm),
     )
     assert settings.mail_credentials == (("k", "from-ssm"),)
-    assert settings.read_tokens == ("t1", "t2")
+    assert settings.read_tokens == (ReadToken("t1"), ReadToken("t2"))
 
 
 def test_an_unreadable_parameter_is_a_storage_fault_so_sendgrid_retries(aws: str) -> None:
     with pytest.raises(StorageUnavailableError) as caught:
         load_settings({**BASE, "MAIL_CREDENTIALS_PARAMETER": "/missing"}, ssm_reader(boto3.client("ssm")))
     assert caught.value.status == 503
+
+
+def test_a_token_may_be_scoped_to_address_patterns() -> None:
+    assert parse_tokens("all-of-it, help-desk=support@Example.com  *@HELP.example.com,t2=a@b.example") == (
+        ReadToken("all-of-it"),
+        ReadToken("help-desk", ("support@example.com", "*@help.example.com")),
+        ReadToken("t2", ("a@b.example",)),
+    )
+
+
+@pytest.mark.parametrize("text", ["t=", "t=  ", "=a@b.example", " = "])
+def test_a_token_without_its_patterns_or_a_pattern_without_its_token_is_a_configuration_error(text: str) -> None:
+    with pytest.raises(NotConfiguredError):
+        parse_tokens(text)
+
+
+def test_a_scope_is_shown_and_its_token_is_not() -> None:
+    assert repr(ReadToken("s3cr3t", ("*@example.com",))) == "ReadToken(<token>, scope=('*@example.com',))"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_no_text_makes_the_token_parser_raise_anything_but_a_configuration_error(text: str) -> None:
+    try:
+        tokens = parse_tokens(text)
+    except NotConfiguredError:
+        return
+    for entry in tokens:
+        assert entry.token and "," not in entry.token and "=" not in entry.token
+        assert entry.scope is None or (entry.scope and all(p == p.lower() and p.split() == [p] for p in entry.scope))

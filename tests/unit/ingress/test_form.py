@@ -92,9 +92,25 @@ def test_unreadable_bodies_are_malformed(body: bytes, content_type: str, message
 
 
 def test_too_many_parts_is_refused() -> None:
-    part = b'--b\r\nContent-Disposition: form-data; name="f"\r\n\r\nx\r\n'
-    body = part * (multipart.MAX_PARTS + 1) + b"--b--\r\n"
+    parts = [f'--b\r\nContent-Disposition: form-data; name="f{n}"\r\n\r\nx\r\n'.encode()
+             for n in range(multipart.MAX_PARTS + 1)]
     with pytest.raises(PayloadTooLargeError):
+        multipart.parse(b"".join(parts) + b"--b--\r\n", "multipart/form-data; boundary=b")
+    assert len(multipart.parse(b"".join(parts[:-1]) + b"--b--\r\n", "multipart/form-data; boundary=b").fields) == 1000
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        b'Content-Disposition: form-data; name="SPF"\r\n\r\npass',  # a plain field again
+        b'Content-Disposition: form-data; name="SPF"; filename="x"\r\n\r\npass',  # the name as a file
+        b'Content-Disposition: form-data; name = "SPF"\r\n\r\npass',  # the slow reading of the same name
+    ],
+)
+def test_a_field_named_twice_is_refused_whichever_way_it_is_written(second: bytes) -> None:
+    body = (b'--b\r\nContent-Disposition: form-data; name="SPF"\r\n\r\nfail\r\n--b\r\n' + second
+            + b"\r\n--b--\r\n")
+    with pytest.raises(MalformedMailError, match="the form carries a field twice"):
         multipart.parse(body, "multipart/form-data; boundary=b")
 
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from chalicelib.mailboxes.replies import strip_quoted
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chalicelib.delivery.routing import Bounce
+from chalicelib.errors import NotConfiguredError
+from chalicelib.mailboxes.replies import Replies, Threads, strip_quoted
+from chalicelib.mailboxes.reply_addresses import parse, reply_address, verifies
+from chalicelib.model import StoredMail
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -29,3 +37,125 @@ def aws_env() -> str:
 )
 def test_a_reply_loses_its_quoted_text(text: str, reply: str) -> None:
     assert strip_quoted(text) == reply
+
+
+# -- who may join a thread ------------------------------------------------------------
+
+SECRET = "reply-secret"
+
+
+class FakeThreads(Threads):
+    """The thread store, in memory: these tests ask who joins, not how it is kept."""
+
+    def __init__(self) -> None:
+        self.appended: list[tuple[str, str, str]] = []
+
+    def append(self, token: str, mail: StoredMail, text: str) -> None:
+        self.appended.append((token, mail.id, text))
+
+
+def reply(to: str, sender: str = "customer@shop.example", **fields: Any) -> StoredMail:
+    document = {
+        "id": "m1", "received_at": "2026-11-27T21:00:00.000Z", "subject": "Re: ticket", "message_id": None,
+        "from": {"name": "", "address": sender}, "to": [{"name": "", "address": to}], "cc": [],
+        "envelope": {"from": sender, "to": [to]}, "text": "Thanks, it works.\n\n> earlier", "html": None,
+        "headers": [], "attachments": [], "spf": "pass", "dkim": [], "verdicts": None,
+    }
+    document.update(fields)
+    return StoredMail.from_document(document)
+
+
+def deliver(mail: StoredMail, secret: str | None = SECRET) -> list[tuple[str, str, str]]:
+    threads = FakeThreads()
+    Replies(threads, secret)(mail)
+    return threads.appended
+
+
+def address(thread: str = "ticket-42", correspondent: str = "customer@shop.example") -> str:
+    return reply_address(SECRET, thread, correspondent, "support.example.com")
+
+
+def test_a_minted_address_is_short_enough_for_smtp_and_names_its_thread() -> None:
+    minted = reply_address(SECRET, "Ticket-42", "Customer@Shop.example", "support.example.com")
+    local = minted.split("@")[0]
+    assert local.startswith("reply+ticket-42.") and len(local) <= 64
+    assert minted == address()  # thread and correspondent compared without regard to case
+
+
+def test_the_correspondent_the_address_was_minted_for_joins_its_thread() -> None:
+    assert deliver(reply(address())) == [("ticket-42", "m1", "Thanks, it works.")]
+
+
+@pytest.mark.parametrize(
+    ("to", "reason"),
+    [
+        ("reply+ticket-42@support.example.com", "the reply address was not issued to this sender"),  # a guessed id
+        (address(correspondent="someone-else@shop.example"), "the reply address was not issued to this sender"),
+        (address().replace("ticket-42", "ticket-43"), "the reply address was not issued to this sender"),
+        ("info@support.example.com", "no reply address among the recipients"),
+    ],
+)
+def test_an_address_not_minted_for_this_sender_and_thread_bounces(to: str, reason: str) -> None:
+    with pytest.raises(Bounce, match=reason):
+        deliver(reply(to))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"spf": "fail"},
+        {"spf": None},
+        {"spf": "pass", "envelope": {"from": "bounce@attacker.example", "to": []}},  # SPF of another domain
+        {"spf": "softfail", "dkim": [{"domain": "attacker.example", "result": "pass"}]},  # DKIM of another domain
+        {"spf": None, "dkim": [{"domain": "shop.example", "result": "fail"}]},
+        {"spf": None, "verdicts": {"spf": "pass", "dkim": "pass", "dmarc": "fail"}},
+    ],
+)
+def test_a_sender_without_an_aligned_spf_or_dkim_pass_bounces(fields: dict[str, Any]) -> None:
+    if "envelope" in fields:
+        fields["envelope"]["to"] = [address()]
+    mail = reply(address(), **fields)
+    with pytest.raises(Bounce, match="the sender is not authenticated"):
+        deliver(mail)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"spf": "pass"},
+        {"spf": "pass", "envelope": {"from": "bounces@mail.shop.example", "to": []}},  # a subdomain is aligned
+        {"spf": None, "dkim": [{"domain": "shop.example", "result": "pass"}]},
+        {"spf": "fail", "verdicts": {"spf": "fail", "dkim": "pass", "dmarc": "pass"}},  # SES's DMARC verdict
+    ],
+)
+def test_a_sender_with_an_aligned_pass_joins(fields: dict[str, Any]) -> None:
+    if "envelope" in fields:
+        fields["envelope"]["to"] = [address()]
+    assert len(deliver(reply(address(), **fields))) == 1
+
+
+def test_without_a_reply_secret_the_mailbox_fails_so_the_reply_waits_to_be_retried() -> None:
+    with pytest.raises(NotConfiguredError):
+        deliver(reply(address()), secret=None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.from_regex(r"[a-z0-9_-]{1,30}", fullmatch=True),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz234567", min_size=16, max_size=16),
+    st.text(max_size=40),
+)
+def test_only_the_minted_signature_verifies_for_its_thread_and_sender(thread: str, sig: str, sender: str) -> None:
+    minted = address(thread, sender)
+    parsed = parse(minted)
+    assert parsed is not None and verifies(SECRET, *parsed, sender)
+    candidate = f"reply+{thread}.{sig}@support.example.com"
+    assert parse(candidate) == (thread, sig)
+    assert verifies(SECRET, thread, sig, sender) == (candidate == minted)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120))
+def test_no_text_makes_the_reply_address_parser_raise(text: str) -> None:
+    found = parse(text)
+    assert found is None or (len(found[1]) == 16 and 1 <= len(found[0]) <= 30)

@@ -80,3 +80,9 @@ def test_a_mail_refused_as_stored_but_not_there_is_a_503_never_a_duplicate() -> 
     mail = message.decode(b"Message-ID: <a@example.com>\r\nTo: b@example.com\r\n\r\nbody", mode="raw")
     with pytest.raises(StorageUnavailableError):
         store.save(mail, b"raw", "multipart/form-data; boundary=x", datetime.now(UTC))
+
+
+def test_a_body_with_del_is_written_as_json_dumps_writes_it() -> None:
+    # DEL is ASCII, yet json escapes it only under ensure_ascii: the ASCII shortcut must not take it.
+    document = {"id": "x", "text": "a\x7fb", "html": None, "spam_report": None}
+    assert document_json(document) == json.dumps(document, ensure_ascii=False, separators=(",", ":"))
