@@ -193,9 +193,14 @@ def test_after_the_last_attempt_the_mail_fails_and_the_message_goes_to_the_dead_
     broken.failures = 0
     retried = handoff_client.http.post(f"/mails/{answer['id']}/retry", headers=read_headers())
     assert retried.status_code == 202
+    # A new round of attempts: the count starts again, or the first failure of it would be the last.
     assert processing(handoff_client, answer["id"])["status"] == "pending"
+    assert processing(handoff_client, answer["id"])["attempts"] == 0
     drain(sqs)
-    assert processing(handoff_client, answer["id"])["status"] == "delivered"
+    assert processing(handoff_client, answer["id"]) == {
+        "status": "delivered", "attempts": 1,
+        "error": {"class": "ValueError", "message": "cannot parse the ticket number", "route": "tickets"},
+    }
     assert len(broken.seen) == 6
 
 
@@ -275,7 +280,9 @@ def test_an_unreadable_message_is_dropped_and_logged_without_content(
     assert all("secret-content" not in r.getMessage() for r in log_records.records)
 
 
-def test_a_handler_error_reaches_lambdas_log_without_its_message(handoff_client: Client, sqs: Any) -> None:
+def test_a_handler_error_reaches_lambdas_log_without_its_message(
+    handoff_client: Client, sqs: Any, log_records: pytest.LogCaptureFixture
+) -> None:
     use_router(Route("leaky", always, Recorder(failures=1, error=RuntimeError("customer wrote: my password is x"))))
     answer = post(handoff_client, eml(11))
     event = handoff_client.events.generate_sqs_event(
@@ -285,6 +292,11 @@ def test_a_handler_error_reaches_lambdas_log_without_its_message(handoff_client:
         handoff_client.lambda_.invoke("hand_off", event)
     assert str(caught.value) == f"RuntimeError handling mail {answer['id']}"
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    lines = [json.loads(r.getMessage()) for r in log_records.records if r.name == LOGGER_NAME]
+    assert {k: v for k, v in lines[-1].items() if k != "ms"} == {
+        "route": "handoff", "id": answer["id"], "outcome": "retry", "error": "RuntimeError", "receive_count": 1,
+    }
+    assert all("my password" not in r.getMessage() for r in log_records.records)
 
 
 def test_a_mail_whose_last_attempt_died_with_its_lease_can_be_retried(handoff_client: Client, sqs: Any) -> None:
@@ -341,3 +353,26 @@ def test_a_last_attempt_that_dies_without_an_answer_still_ends_failed(
     }
     assert queue_depth(sqs, QUEUE) == 0
     assert queue_depth(sqs, f"{QUEUE}-dead-letter") == 1
+
+
+def test_a_second_consumer_meeting_a_held_lease_leaves_the_mail_to_the_first(handoff_client: Client, sqs: Any) -> None:
+    """SQS may hand one message to two consumers, or a redelivery queue the id twice: one handler runs."""
+    second_tries: list[str] = []
+
+    def slow(mail: StoredMail) -> None:
+        if second_tries:
+            return  # the second consumer's run, if the lease let it in
+        # While this attempt holds the lease, another consumer takes the same mail.
+        second_tries.append("started")
+        try:
+            services.handoff().process(mail.id, 1)
+        except handoff_module.Busy as exc:
+            second_tries.append(type(exc).__name__)
+        else:
+            second_tries.append("ran")
+
+    use_router(Route("slow", always, slow))
+    answer = post(handoff_client, eml(14))
+    drain(sqs)
+    assert second_tries == ["started", "Busy"]
+    assert processing(handoff_client, answer["id"]) == {"status": "delivered", "attempts": 1, "error": None}

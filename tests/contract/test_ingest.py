@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from chalice.test import Client
 
 import app as app_module
+from chalicelib.ingress.sendgrid import payload
 from chalicelib.storage import store as store_module
 from chalicelib.wiring import services
 from scripts.send_mail import build_body
@@ -224,11 +226,16 @@ def test_missing_or_wrong_credentials_are_401_and_store_nothing(
     assert nothing_stored(dynamodb, s3)
 
 
-def test_http_basic_and_a_second_pair_for_rotation_are_accepted(client: Client) -> None:
+def test_http_basic_and_a_second_pair_for_rotation_are_accepted(client: Client, dynamodb: Any) -> None:
     body, content_type = fixture_body("default_data.txt")
     basic = "Basic " + base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
-    assert post(client, body, content_type, path="/mails", Authorization=basic).status_code == 200
-    assert post(client, body, content_type, path=mail_path("old", "previous-secret")).status_code == 200
+    first = post(client, body, content_type, path="/mails", Authorization=basic)
+    assert (first.status_code, json.loads(first.body)["duplicate"]) == (200, False)
+    # The second pair, during a rotation, stores a mail of its own, not only a duplicate of the first.
+    other, other_type = build_body(SIMPLE_EML)
+    second = post(client, other, other_type, path=mail_path("old", "previous-secret"))
+    assert (second.status_code, json.loads(second.body)["duplicate"]) == (200, False)
+    assert len(mail_items(dynamodb)) == 2
 
 
 def test_a_body_that_is_not_a_form_is_415_and_stores_nothing(client: Client, dynamodb: Any, s3: Any) -> None:
@@ -267,7 +274,52 @@ def test_a_body_over_the_bound_is_413_and_stores_nothing(
     body, content_type = fixture_body("default_data.txt")
     response = post(client, body, content_type)
     assert response.status_code == 413
+    assert json.loads(response.body)["Code"] == "PayloadTooLargeError"
     assert nothing_stored(dynamodb, s3)
+
+
+@pytest.mark.parametrize(("spare", "status"), [(0, 200), (-1, 413)])
+def test_the_body_bound_holds_to_the_byte(
+    client: Client, monkeypatch: pytest.MonkeyPatch, spare: int, status: int
+) -> None:
+    body, content_type = fixture_body("default_data.txt")
+    monkeypatch.setenv("MAX_BODY_BYTES", str(len(body) + spare))
+    services.reset()
+    assert post(client, body, content_type).status_code == status
+
+
+def test_a_bug_of_ours_is_a_500_so_that_the_provider_retries_and_nothing_is_stored(
+    client: Client, dynamodb: Any, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(form: Any) -> Any:
+        raise KeyError("a bug in the decoder")
+
+    monkeypatch.setattr(payload, "parse", broken)
+    body, content_type = fixture_body("default_data.txt")
+    response = post(client, body, content_type)
+    assert response.status_code == 500
+    assert json.loads(response.body) == {"Code": "InternalServerError", "Message": "internal error"}
+    assert nothing_stored(dynamodb, s3)
+
+
+def test_mailboxes_past_one_transaction_are_repaired_by_the_redelivery(client: Client, dynamodb: Any) -> None:
+    """The first 99 mailboxes go in the commit, the rest after it: a redelivery writes what a fault left out."""
+    recipients = [f"r{n:03d}@example.com" for n in range(120)]
+    body, content_type = build_body(SIMPLE_EML, envelope_to=recipients)
+
+    def down(**kwargs: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://dynamodb.example")
+
+    services.dynamodb().meta.events.register("before-call.dynamodb.BatchWriteItem", down)
+    first = post(client, body, content_type)
+    assert (first.status_code, json.loads(first.body)["Code"]) == (503, "StorageUnavailableError")
+    services.dynamodb().meta.events.unregister("before-call.dynamodb.BatchWriteItem", down)
+    boxes = {item["sk"]["S"] for item in dynamodb.scan(TableName=TABLE)["Items"] if item["sk"]["S"] != "mail"}
+    assert len(boxes) == 99  # committed, its overflow not written
+    again = post(client, body, content_type)
+    assert json.loads(again.body)["duplicate"] is True
+    boxes = {item["sk"]["S"] for item in dynamodb.scan(TableName=TABLE)["Items"] if item["sk"]["S"] != "mail"}
+    assert boxes == {f"to#{address}" for address in recipients}
 
 
 def test_no_configured_credentials_fails_closed_with_503(
@@ -278,6 +330,7 @@ def test_no_configured_credentials_fails_closed_with_503(
     body, content_type = fixture_body("default_data.txt")
     response = post(client, body, content_type)
     assert response.status_code == 503
+    assert json.loads(response.body)["Code"] == "NotConfiguredError"
     assert response.headers["Retry-After"] == "60"
     assert nothing_stored(dynamodb, s3)
 
@@ -300,7 +353,8 @@ def test_a_missing_table_is_503_and_the_retry_succeeds(client: Client, dynamodb:
 def test_a_missing_bucket_is_503_and_nothing_is_committed(client: Client, dynamodb: Any, s3: Any) -> None:
     s3.delete_bucket(Bucket=BUCKET)
     body, content_type = fixture_body("default_data.txt")
-    assert post(client, body, content_type).status_code == 503
+    response = post(client, body, content_type)
+    assert (response.status_code, json.loads(response.body)["Code"]) == (503, "StorageUnavailableError")
     assert mail_items(dynamodb) == []
 
 

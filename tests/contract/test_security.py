@@ -119,7 +119,8 @@ def test_a_broken_configured_key_is_503_so_sendgrid_retries(client: Client, monk
     monkeypatch.setenv("SENDGRID_VERIFICATION_KEY", "bm90IGEga2V5")
     services.reset()
     body, content_type = fixture_body("default_data.txt")
-    assert post(client, body, content_type, path=mail_path()).status_code == 503
+    response = post(client, body, content_type, path=mail_path())
+    assert (response.status_code, json.loads(response.body)["Code"]) == (503, "NotConfiguredError")
 
 
 def nested_raw(depth: int) -> bytes:
@@ -234,7 +235,7 @@ def test_no_bytes_in_any_parsed_field_make_the_route_fail(
 def test_no_bytes_as_a_raw_message_make_the_route_fail(client: Client, message: bytes, envelope: bytes) -> None:
     encoder = MultipartEncoder(fields=[("email", message), ("envelope", envelope)])
     response = post(client, encoder.to_string(), encoder.content_type, path=mail_path())
-    assert response.status_code in (200, 413), response.body
+    assert response.status_code == 200, response.body  # 600 bytes cannot nest 32 levels or hold 1000 parts
 
 
 def decode_seconds(make: Callable[[int], bytes], size: int) -> float:

@@ -14,6 +14,7 @@ import requests
 from chalice.test import Client
 
 from chalicelib.errors import MalformedMailError, StorageUnavailableError
+from chalicelib.ingress.ses import ingestor as ses_ingestor
 from chalicelib.ingress.ses.notice import parse_notice
 from chalicelib.wiring import services
 from scripts.send_mail import build_body
@@ -185,3 +186,15 @@ def test_sns_envelopes_and_raw_delivery_are_both_read() -> None:
     for junk in ("", "{}", "[]", '{"Type": "Notification", "Message": "{}"}', '{"notificationType": "Bounce"}'):
         with pytest.raises(MalformedMailError):
             parse_notice(junk)
+
+
+@pytest.mark.parametrize(("spare", "stored"), [(0, True), (-1, False)])
+def test_the_ses_object_bound_holds_to_the_byte(
+    ses_client: Client, s3: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch, spare: int, stored: bool
+) -> None:
+    source = message(7)
+    monkeypatch.setattr(ses_ingestor, "MAX_MESSAGE_BYTES", len(source) + spare)
+    deliver(ses_client, s3, "ses/m7", source, ["info@example.com"])  # returns either way: no retry
+    assert bool(mail_ids(dynamodb)) is stored
+    quarantined = s3.list_objects_v2(Bucket=BUCKET, Prefix="quarantine/").get("Contents", [])
+    assert [entry["Key"] for entry in quarantined] == ([] if stored else ["quarantine/2026-11-27/m7"])
