@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Two workers: this machine's two cores. Each starts its own embedded AWS.
 WORKERS ?= 2
 
-.PHONY: test quick dev lint docs bench clean
+.PHONY: test quick dev lint docs bench mutate clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,21 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# Mutation testing of the modules where a bug loses or leaks mail ([tool.mutmut] in
+# pyproject.toml; docs/contributing.md): half an hour and more, so not part of `make test`.
+# Its results are kept in mutants/ and reused for functions that did not change.
+MUTATE_STAMP := $(VENV)/.mutate-installed
+
+$(MUTATE_STAMP): $(STAMP) requirements-mutate.txt
+	$(BIN)/python -m pip install --quiet -r requirements-mutate.txt
+	touch $(MUTATE_STAMP)
+
+mutate: $(MUTATE_STAMP)
+	$(BIN)/mutmut run > .mutmut.log 2>&1 || { tail -c 3000 .mutmut.log; exit 1; }
+	$(BIN)/python scripts/mutation_report.py
+
 clean:
-	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) site mutants .mutmut.log .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # Deploying (docs/operations/deploy.md). STAGE is a deployed stage of .chalice/config.json.
 # Both scripts run chalice with MAILS_QUEUE and SES_QUEUE set to the stage's queues

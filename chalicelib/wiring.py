@@ -33,6 +33,7 @@ class Services:
     def reset(self) -> None:
         self._settings: Settings | None = None
         self._dynamodb: Any = None
+        self._s3: Any = None
         self._store: MailStore | None = None
         self._queue: Queue | None = None
         self._sendgrid: SendGridIngestor | None = None
@@ -53,11 +54,16 @@ class Services:
             self._dynamodb = boto3.client("dynamodb", config=BOTO_CONFIG)
         return self._dynamodb
 
+    def s3(self) -> Any:
+        if self._s3 is None:
+            self._s3 = boto3.client("s3", config=S3_CONFIG)
+        return self._s3
+
     def store(self) -> MailStore:
         if self._store is None:
             settings = self.settings()
             self._store = MailStore(
-                boto3.client("s3", config=S3_CONFIG), self.dynamodb(), bucket=settings.bucket, table=settings.table,
+                self.s3(), self.dynamodb(), bucket=settings.bucket, table=settings.table,
                 retention_days=settings.retention_days,
             )
         return self._store

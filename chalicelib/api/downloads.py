@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from chalicelib.storage.store import MailStore, ObjectRef
+from chalicelib.storage.reads import MailReads, ObjectRef
 
 INLINE_DOWNLOAD_BYTES = 4 * 1024 * 1024
 # Shown by a browser without running anything that came with them.
@@ -41,7 +41,7 @@ class Download:
     body: bytes | str  # "" for a redirect: API Gateway and Chalice's test client take an empty body as text
 
 
-def attachment(store: MailStore, ref: ObjectRef, entry: dict[str, Any], binary_types: Collection[str]) -> Download:
+def attachment(store: MailReads, ref: ObjectRef, entry: dict[str, Any], binary_types: Collection[str]) -> Download:
     """An attachment: its own type and disposition when passive, else saved as bytes."""
     media_type = ref.content_type.split(";", 1)[0].strip().lower()
     passive = media_type in PASSIVE_TYPES
@@ -50,7 +50,7 @@ def attachment(store: MailStore, ref: ObjectRef, entry: dict[str, Any], binary_t
     return _serve(store, ref, media_type if passive else SAVED_TYPE, disposition, binary_types)
 
 
-def original(store: MailStore, ref: ObjectRef, mail_id: str, binary_types: Collection[str]) -> Download:
+def original(store: MailReads, ref: ObjectRef, mail_id: str, binary_types: Collection[str]) -> Download:
     """The bytes the mail arrived as, to be saved."""
     message = ref.content_type.split(";", 1)[0].strip().lower() == MESSAGE_TYPE
     name = f"{mail_id}.eml" if message else f"{mail_id}.bin"
@@ -58,7 +58,7 @@ def original(store: MailStore, ref: ObjectRef, mail_id: str, binary_types: Colle
     return _serve(store, ref, served, content_disposition(name, False, name), binary_types)
 
 
-def _serve(store: MailStore, ref: ObjectRef, served: str, disposition: str, binary_types: Collection[str]) -> Download:
+def _serve(store: MailReads, ref: ObjectRef, served: str, disposition: str, binary_types: Collection[str]) -> Download:
     if ref.size > INLINE_DOWNLOAD_BYTES or served not in binary_types:
         return Download(302, {"Location": store.link(ref, served, disposition), **SAFETY_HEADERS}, "")
     headers = {"Content-Type": served, "Content-Disposition": disposition, **SAFETY_HEADERS}

@@ -21,8 +21,8 @@ from chalicelib.delivery.queue import Queue
 from chalicelib.delivery.routing import Bounce, Router
 from chalicelib.errors import ConflictError, MailServiceError
 from chalicelib.model import StoredMail
+from chalicelib.storage.reads import MailReads
 from chalicelib.storage.schema import BOUNCED, DELIVERED, FAILED, PENDING, PROCESSING
-from chalicelib.storage.store import MailStore
 
 
 class Busy(MailServiceError):
@@ -46,7 +46,7 @@ def backoff_seconds(attempt: int) -> int:
 
 @dataclass
 class Handoff:
-    store: MailStore
+    store: MailReads
     ledger: Ledger
     queue: Queue
     router: Router

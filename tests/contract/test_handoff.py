@@ -20,7 +20,7 @@ from chalicelib.delivery import consumer
 from chalicelib.delivery import handoff as handoff_module
 from chalicelib.delivery.handoff import backoff_seconds
 from chalicelib.delivery.ledger import LEASE
-from chalicelib.delivery.routing import Route, Router, always
+from chalicelib.delivery.routing import Bounce, Route, Router, always, subject
 from chalicelib.errors import StorageUnavailableError
 from chalicelib.logs import LOGGER_NAME
 from chalicelib.mailboxes.replies import Threads
@@ -175,7 +175,7 @@ def test_a_failing_handler_is_retried_with_backoff_until_it_succeeds(
 
 
 def test_after_the_last_attempt_the_mail_fails_and_the_message_goes_to_the_dead_letter_queue(
-    handoff_client: Client, sqs: Any
+    handoff_client: Client, sqs: Any, backoffs: list[int]
 ) -> None:
     broken = Recorder(failures=100, error=ValueError("cannot parse the ticket number"))
     use_router(Route("tickets", always, broken))
@@ -188,6 +188,7 @@ def test_after_the_last_attempt_the_mail_fails_and_the_message_goes_to_the_dead_
     }
     assert queue_depth(sqs, QUEUE) == 0
     assert queue_depth(sqs, f"{QUEUE}-dead-letter") == 1
+    assert backoffs == [30, 60, 120, 240]  # none after the last: it goes to the dead letters at once
 
     # An operator fixes the handler and re-queues the mail.
     broken.failures = 0
@@ -318,7 +319,7 @@ class Crash(BaseException):
 
 
 def test_a_last_attempt_that_dies_without_an_answer_still_ends_failed(
-    handoff_client: Client, sqs: Any, monkeypatch: pytest.MonkeyPatch
+    handoff_client: Client, sqs: Any, monkeypatch: pytest.MonkeyPatch, backoffs: list[int]
 ) -> None:
     attempts: list[int] = []
 
@@ -353,6 +354,7 @@ def test_a_last_attempt_that_dies_without_an_answer_still_ends_failed(
     }
     assert queue_depth(sqs, QUEUE) == 0
     assert queue_depth(sqs, f"{QUEUE}-dead-letter") == 1
+    assert backoffs == [30, 60, 120, 240]  # none after the last: it goes to the dead letters at once
 
 
 def test_a_second_consumer_meeting_a_held_lease_leaves_the_mail_to_the_first(handoff_client: Client, sqs: Any) -> None:
@@ -376,3 +378,31 @@ def test_a_second_consumer_meeting_a_held_lease_leaves_the_mail_to_the_first(han
     drain(sqs)
     assert second_tries == ["started", "Busy"]
     assert processing(handoff_client, answer["id"]) == {"status": "delivered", "attempts": 1, "error": None}
+
+
+def test_each_attempt_is_one_log_line_naming_its_outcome_and_mailbox(
+    handoff_client: Client, sqs: Any, log_records: pytest.LogCaptureFixture
+) -> None:
+    def refuse(mail: StoredMail) -> None:
+        raise Bounce("refused on purpose")
+
+    use_router(Route("refuse", subject(r"refuse"), refuse), Route("inbox", always, Recorder()))
+    delivered = post(handoff_client, eml(15))["id"]
+    bounced = post(handoff_client, eml(16, subject_="please refuse"))["id"]
+    drain(sqs)
+    services.handoff().queue.send(delivered)  # a second message for a mail already handed over: spent
+    drain(sqs)
+    lines = [json.loads(r.getMessage()) for r in log_records.records if r.name == LOGGER_NAME]
+    handoffs = [(line["id"], line["outcome"], line["mailbox"], line["receive_count"])
+                for line in lines if line.get("route") == "handoff"]
+    assert sorted(handoffs[:2]) == sorted([(delivered, "delivered", "inbox", 1), (bounced, "bounced", "refuse", 1)])
+    assert handoffs[2:] == [(delivered, "delivered", None, 1)]
+
+
+def test_a_mail_stored_without_a_handoff_cannot_be_retried(client: Client) -> None:
+    services.sendgrid().queue = None  # as a stage without MAILS_QUEUE stores it: no handoff state
+    untracked = post(client, eml(17))["id"]
+    assert processing(client, untracked) is None
+    response = client.http.post(f"/mails/{untracked}/retry", headers=read_headers())
+    assert response.status_code == 409
+    assert json.loads(response.body)["Message"] == "the mail is not tracked; only failed or bounced mail is retried"

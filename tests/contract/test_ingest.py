@@ -223,6 +223,7 @@ def test_missing_or_wrong_credentials_are_401_and_store_nothing(
     response = post(client, body, content_type, path=path)
     assert response.status_code == 401
     assert json.loads(response.body)["Code"] == "AuthenticationError"
+    assert "Retry-After" not in response.headers  # only a 5xx says when to come back
     assert nothing_stored(dynamodb, s3)
 
 
@@ -262,7 +263,8 @@ def test_an_unreadable_body_is_400_and_kept_aside_for_an_operator(
     assert answer == {"Code": "MalformedMailError", "Message": message, "quarantine": key}
     kept = s3.get_object(Bucket=BUCKET, Key=key)
     assert kept["Body"].read() == body
-    assert kept["Metadata"]["original-content-type"] == "multipart/form-data; boundary=xYzZY"
+    assert kept["ContentType"] == "application/octet-stream"
+    assert kept["Metadata"] == {"original-content-type": "multipart/form-data; boundary=xYzZY", "reason": message}
     assert mail_items(dynamodb) == []
 
 

@@ -160,7 +160,16 @@ def test_a_corrupt_object_is_quarantined_and_the_message_is_not_retried(
     assert mail_ids(dynamodb) == []
     kept = s3.get_object(Bucket=BUCKET, Key="quarantine/2026-11-27/bad")
     assert kept["Body"].read() == data
-    assert kept["Metadata"]["original-key"] == "ses/bad"
+    assert kept["ContentType"] == "application/octet-stream"
+    reason = "the stored message has no headers" if data == b"\x00\xff" * 100 else "the stored message is empty"
+    assert kept["Metadata"] == {"original-key": "ses/bad", "reason": reason}
+
+
+def test_an_object_under_a_deeper_key_is_quarantined_under_its_last_name(
+    ses_client: Client, s3: Any, dynamodb: Any
+) -> None:
+    deliver(ses_client, s3, "ses/inbox/bad", b"", ["info@example.com"])
+    assert s3.get_object(Bucket=BUCKET, Key="quarantine/2026-11-27/bad")["Metadata"]["original-key"] == "ses/inbox/bad"
 
 
 def test_a_missing_object_or_a_foreign_key_is_dropped_without_reading(

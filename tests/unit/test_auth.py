@@ -57,8 +57,9 @@ def test_missing_or_wrong_credentials_are_refused(query, authorization, message)
 
 
 def test_no_configured_credentials_fails_closed() -> None:
-    with pytest.raises(NotConfiguredError):
+    with pytest.raises(NotConfiguredError) as caught:
         check_ingest((), {"MailKey": "k", "MailSecret": "s"}, None)
+    assert caught.value.message == "no ingest credentials are configured"
 
 
 TOKENS = (ReadToken("t1"), ReadToken("t2", ("*@example.com",)))
@@ -77,8 +78,9 @@ def test_bearer_tokens() -> None:
         with pytest.raises(AuthenticationError) as caught:
             check_bearer(TOKENS, header)
         assert caught.value.message == message
-    with pytest.raises(NotConfiguredError):
+    with pytest.raises(NotConfiguredError) as caught:
         check_bearer((), "Bearer t1")
+    assert caught.value.message == "no read tokens are configured"
 
 
 def test_ingest_credentials_do_not_open_the_read_api() -> None:

@@ -1,0 +1,176 @@
+"""MailReads: a stored mail read back, as the read API and the handoff need it; an expired mail is gone already.
+
+The write half, ``MailStore``, is built on it (``store.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import NotFoundError, PayloadTooLargeError
+from chalicelib.storage import schema
+from chalicelib.storage.boto import AWS_ERRORS, error_code, storage_error
+
+PRESIGNED_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """A stored object to hand out: its key, size and the media type it was stored with."""
+
+    key: str
+    size: int
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Page:
+    summaries: list[dict[str, Any]]
+    # The index key of the page's last mail when more follow; None on the last page.
+    last: dict[str, str] | None
+
+
+class MailReads:
+    def __init__(self, s3: Any, dynamodb: Any, bucket: str, table: str) -> None:
+        self._s3 = s3
+        self._dynamodb = dynamodb
+        self._bucket = bucket
+        self._table = table
+
+    def read_key(self, key: str, limit: int) -> bytes:
+        """An object's bytes, refused past ``limit`` before they are read."""
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                raise NotFoundError("the stored message is missing") from exc
+            raise storage_error("S3 GetObject", exc) from exc
+        except AWS_ERRORS as exc:
+            raise storage_error("S3 GetObject", exc) from exc
+        if response["ContentLength"] > limit:
+            response["Body"].close()
+            raise PayloadTooLargeError(f"the stored message exceeds {limit} bytes")
+        try:
+            data: bytes = response["Body"].read()
+        except AWS_ERRORS as exc:
+            raise storage_error("S3 GetObject", exc) from exc
+        return data
+
+    def _item(self, id_: str) -> dict[str, Any]:
+        names = (
+            schema.DOC, schema.DOC_KEY, schema.PREFIX, schema.RAW_KEY, schema.RAW_CONTENT_TYPE, schema.RAW_SIZE,
+            schema.STATUS, schema.ATTEMPTS, schema.LAST_ERROR, schema.EXPIRES_AT,
+        )
+        try:
+            item = self._dynamodb.get_item(
+                TableName=self._table,
+                Key=schema.mail_key(id_),
+                # Placeholders for every name: "status" and "prefix" are DynamoDB reserved words.
+                ProjectionExpression=", ".join(f"#a{n}" for n in range(len(names))),
+                ExpressionAttributeNames={f"#a{n}": name for n, name in enumerate(names)},
+            ).get("Item")
+        except AWS_ERRORS as exc:
+            raise storage_error("DynamoDB GetItem", exc) from exc
+        if item is None or _expired(item):
+            raise NotFoundError("no mail with that id")
+        return dict(item)
+
+    def _get(self, key: str) -> bytes:
+        try:
+            body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except AWS_ERRORS as exc:
+            raise storage_error("S3 GetObject", exc) from exc
+        return body
+
+    def _document(self, item: dict[str, Any]) -> dict[str, Any]:
+        text = item[schema.DOC]["S"] if schema.DOC in item else self._get(item[schema.DOC_KEY]["S"]).decode("utf-8")
+        document: dict[str, Any] = json.loads(text)
+        return document
+
+    def document(self, id_: str) -> dict[str, Any]:
+        """The stored mail's JSON, with its handoff state under ``processing`` (null when untracked)."""
+        item = self._item(id_)
+        document = self._document(item)
+        document["processing"] = None
+        if schema.STATUS in item:
+            error = item.get(schema.LAST_ERROR)
+            document["processing"] = {
+                "status": item[schema.STATUS]["S"],
+                "attempts": int(item[schema.ATTEMPTS]["N"]),
+                "error": json.loads(error["S"]) if error else None,
+            }
+        return document
+
+    def read(self, ref: ObjectRef) -> bytes:
+        return self._get(ref.key)
+
+    def link(self, ref: ObjectRef, content_type: str, disposition: str) -> str:
+        """A presigned GET link, valid for minutes, whose answer carries this type and disposition."""
+        params: dict[str, Any] = {
+            "Bucket": self._bucket, "Key": ref.key, "ResponseContentType": content_type,
+            "ResponseContentDisposition": disposition,
+        }
+        try:
+            url: str = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=PRESIGNED_SECONDS)
+        except AWS_ERRORS as exc:
+            raise storage_error("S3 presign", exc) from exc
+        return url
+
+    def raw(self, id_: str) -> ObjectRef:
+        item = self._item(id_)
+        return ObjectRef(item[schema.RAW_KEY]["S"], int(item[schema.RAW_SIZE]["N"]), item[schema.RAW_CONTENT_TYPE]["S"])
+
+    def attachment(self, id_: str, index: int) -> tuple[ObjectRef, dict[str, Any]]:
+        """The attachment's object, and its entry in the document (name, disposition …)."""
+        item = self._item(id_)
+        for attachment in self._document(item)["attachments"]:
+            if attachment["index"] == index:
+                key = schema.attachment_object(item[schema.PREFIX]["S"], index)
+                return ObjectRef(key, attachment["size"], attachment["content_type"]), attachment
+        raise NotFoundError("no attachment with that index")
+
+    def list_mails(self, mailbox: str | None, limit: int, after: dict[str, str] | None) -> Page:
+        """One page of a mailbox (or of all mail when None), newest first, through the ``by_box`` index."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": schema.INDEX,
+            "KeyConditionExpression": "#box = :box",
+            "ExpressionAttributeNames": {"#box": schema.BOX},
+            "ExpressionAttributeValues": {":box": {"S": schema.box(mailbox)}},
+            "ScanIndexForward": False,
+            # One more than asked tells whether another page exists, so the
+            # last page's cursor is null rather than pointing at nothing.
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = {name: {"S": value} for name, value in after.items()}
+        items = self._query(request, limit + 1)
+        page = items[:limit]
+        # Expired entries are in the index until TTL removes them: left out here,
+        # so a page may be shorter than asked (its cursor still continues).
+        visible = [item for item in page if not _expired(item)]
+        last = {name: page[-1][name]["S"] for name in schema.INDEX_KEY} if len(items) > limit else None
+        return Page([json.loads(item[schema.SUMMARY]["S"]) for item in visible], last)
+
+    def _query(self, request: dict[str, Any], wanted: int) -> list[dict[str, Any]]:
+        """Items of a query until ``wanted`` or its end: one call reads at most 1 MB."""
+        items: list[dict[str, Any]] = []
+        try:
+            while len(items) < wanted:
+                response = self._dynamodb.query(**request)
+                items += response.get("Items", [])
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        except AWS_ERRORS as exc:
+            raise storage_error("DynamoDB Query", exc) from exc
+        return items
+
+
+def _expired(item: dict[str, Any]) -> bool:
+    return schema.EXPIRES_AT in item and int(item[schema.EXPIRES_AT]["N"]) <= time.time()

@@ -1,0 +1,73 @@
+"""`make mutate`'s report: mutmut's verdicts per module, the score, and each survivor with its explanation or none.
+
+A surviving mutant is a change to the code that no test noticed. Each one is
+either killed by a new test or explained in ``scripts/equivalent_mutants.toml``
+as equivalent (no input tells the two apart) or as outside what a test should
+pin; the report names every survivor left unexplained, and exits 1 if any is.
+
+Usage: ``python scripts/mutation_report.py`` after ``mutmut run`` (``make mutate`` runs both).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EQUIVALENTS = Path(__file__).resolve().parent / "equivalent_mutants.toml"
+# "chalicelib.api.cursor.x_decode__mutmut_3: survived"; a method's mutant is named xǁClassǁmethod__mutmut_N.
+_LINE = re.compile(r"\s*(chalicelib\.\S+__mutmut_\d+): (\w+)")
+
+
+def verdicts(text: str) -> dict[str, tuple[str, str]]:
+    """Each mutant's module and verdict, from ``mutmut results --all true``."""
+    found: dict[str, tuple[str, str]] = {}
+    for line in text.splitlines():
+        match = _LINE.match(line)
+        if match:
+            name = match.group(1)
+            found[name] = (name.rsplit(".", 1)[0], match.group(2))
+    return found
+
+
+def report(found: dict[str, tuple[str, str]], explained: dict[str, str]) -> tuple[list[str], int]:
+    """The report's lines, and how many survivors no one has explained."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for module, verdict in found.values():
+        counts[module][verdict] += 1
+    lines = ["module                                    killed  total  score  survivors (explained)"]
+    for module in sorted(counts):
+        count = counts[module]
+        total = sum(count.values())
+        survivors = [name for name, (owner, verdict) in found.items() if owner == module and verdict != "killed"]
+        known = sum(name in explained for name in survivors)
+        lines.append(f"{module:40}  {count['killed']:6}  {total:5}  {count['killed'] / total:5.0%}  "
+                     f"{len(survivors)} ({known})")
+    killed = sum(count["killed"] for count in counts.values())
+    total = sum(sum(count.values()) for count in counts.values())
+    lines.append(f"{'all':40}  {killed:6}  {total:5}  {killed / max(total, 1):5.0%}")
+    unexplained = sorted(name for name, (_, verdict) in found.items() if verdict != "killed" and name not in explained)
+    lines += ["", "Survivors explained:"]
+    lines += [f"  {name}: {explained[name]}" for name in sorted(explained) if name in found]
+    lines += ["", "Survivors unexplained (kill them, or explain them in scripts/equivalent_mutants.toml):"]
+    lines += [f"  {name} ({found[name][1]}): mutmut show {name}" for name in unexplained] or ["  none"]
+    return lines, len(unexplained)
+
+
+def main() -> int:
+    results = subprocess.run(
+        [str(Path(sys.executable).parent / "mutmut"), "results", "--all", "true"], cwd=ROOT,
+        capture_output=True, text=True, check=True,
+    ).stdout
+    explained: dict[str, str] = tomllib.loads(EQUIVALENTS.read_text())["equivalent"]
+    lines, unexplained = report(verdicts(results), explained)
+    print("\n".join(lines))
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Every AWS call of the store failing, one at a time: a 503 that names the call, and nothing half written or lost.
+
+Faults are injected with botocore's own events on the service's clients
+(``before-parameter-build``), so the request never reaches the emulator and the rest of
+the run is untouched. tests/reliability/ does the same over the network, with
+a proxy, a closed port and killed processes; these are the fast, exact ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from chalice.test import Client
+
+from chalicelib.storage import store as store_module
+from chalicelib.wiring import services
+from scripts.send_mail import build_body
+from tests.conftest import BUCKET, TABLE, mail_path, read_headers
+
+Hook = Callable[..., Any]
+
+
+def eml(number: int, text: str = "Hello", attachment: bytes | None = None) -> bytes:
+    head = (f"From: A <a{number}@example.org>\r\nTo: box@example.com\r\nSubject: s{number}\r\n"
+            f"Message-ID: <fault-{number}@example.org>\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\n")
+    if attachment is None:
+        return (head + f"Content-Type: text/plain\r\n\r\n{text}\r\n").encode()
+    return head.encode() + (
+        b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n'
+        + text.encode() + b"\r\n--B\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Disposition: attachment; filename=a.bin\r\n\r\n" + attachment + b"\r\n--B--\r\n"
+    )
+
+
+def post(client: Client, source: bytes) -> Any:
+    body, content_type = build_body(source)
+    return client.http.post(mail_path(), body=body, headers={"Content-Type": content_type})
+
+
+def down(**kwargs: Any) -> None:
+    raise EndpointConnectionError(endpoint_url="https://aws.example")
+
+
+@pytest.fixture
+def inject(client: Client) -> Iterator[Callable[[str, str, Hook], None]]:
+    """inject(service, operation, hook): the hook runs before each such call of the service's own clients.
+
+    It is given the call's parameters (``params``) as the caller wrote them, and may raise.
+    """
+    registered: list[tuple[Any, str, Hook]] = []
+
+    def add(service: str, operation: str, hook: Hook) -> None:
+        client_ = {"s3": services.s3, "dynamodb": services.dynamodb}[service]()
+        event = f"before-parameter-build.{service}.{operation}"
+        client_.meta.events.register(event, hook)
+        registered.append((client_, event, hook))
+
+    yield add
+    for client_, event, hook in registered:
+        client_.meta.events.unregister(event, hook)
+
+
+def answer(response: Any) -> tuple[int, Any]:
+    return response.status_code, json.loads(response.body)
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "path", "message"),
+    [
+        ("dynamodb", "GetItem", "/mails/{id}", "DynamoDB GetItem failed (EndpointConnectionError)"),
+        ("dynamodb", "Query", "/mails?to=box@example.com", "DynamoDB Query failed (EndpointConnectionError)"),
+        ("s3", "GetObject", "/mails/{id}/attachments/1", "S3 GetObject failed (EndpointConnectionError)"),
+        ("s3", "GetObject", "/mails/{id}/raw", "S3 GetObject failed (EndpointConnectionError)"),
+    ],
+)
+def test_a_read_that_storage_cannot_serve_is_503_naming_the_call(
+    client: Client, inject: Callable[[str, str, Hook], None], service: str, operation: str, path: str, message: str
+) -> None:
+    mail_id = json.loads(post(client, eml(1, attachment=b"\x00\x01")).body)["id"]
+    inject(service, operation, down)
+    response = client.http.get(path.format(id=mail_id), headers=read_headers())
+    assert answer(response) == (503, {"Code": "StorageUnavailableError", "Message": message})
+    assert response.headers["Retry-After"] == "60"
+
+
+def test_a_large_document_that_s3_cannot_serve_is_503(
+    client: Client, inject: Callable[[str, str, Hook], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "INLINE_DOCUMENT_BYTES", 100)  # this mail's document goes to S3
+    mail_id = json.loads(post(client, eml(2, text="x" * 500)).body)["id"]
+    assert json.loads(client.http.get(f"/mails/{mail_id}", headers=read_headers()).body)["text"].strip() == "x" * 500
+    inject("s3", "GetObject", down)
+    response = client.http.get(f"/mails/{mail_id}", headers=read_headers())
+    assert answer(response) == (503, {"Code": "StorageUnavailableError",
+                                      "Message": "S3 GetObject failed (EndpointConnectionError)"})
+
+
+def test_a_commit_refused_for_another_reason_than_the_mail_being_there_is_503_and_stores_nothing(
+    client: Client, inject: Callable[[str, str, Hook], None], dynamodb: Any
+) -> None:
+    def invalid(**kwargs: Any) -> None:
+        raise ClientError({"Error": {"Code": "ValidationException", "Message": "bad"}}, "TransactWriteItems")
+
+    inject("dynamodb", "TransactWriteItems", invalid)
+    assert answer(post(client, eml(3))) == (
+        503, {"Code": "StorageUnavailableError", "Message": "DynamoDB TransactWriteItems failed (ValidationException)"}
+    )
+    assert dynamodb.scan(TableName=TABLE)["Items"] == []
+
+
+def test_a_commit_cancelled_by_a_conflict_on_a_mailbox_is_503_not_a_duplicate(
+    client: Client, inject: Callable[[str, str, Hook], None], dynamodb: Any
+) -> None:
+    def conflict(**kwargs: Any) -> None:
+        raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                           "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]},
+                          "TransactWriteItems")
+
+    inject("dynamodb", "TransactWriteItems", conflict)
+    status, body = answer(post(client, eml(4)))
+    assert (status, body["Message"]) == (503, "DynamoDB TransactWriteItems failed (TransactionCanceledException)")
+    assert dynamodb.scan(TableName=TABLE)["Items"] == []
+
+
+def test_our_own_commit_whose_answer_was_lost_is_stored_once_and_not_a_duplicate(
+    client: Client, inject: Callable[[str, str, Hook], None], dynamodb: Any
+) -> None:
+    """botocore retries a commit whose answer never came: the retry finds the item, marked as this delivery's."""
+    committed: list[str] = []
+    other = boto3.client("dynamodb")
+
+    def first_attempt_lands(params: dict[str, Any], **kwargs: Any) -> None:
+        if not committed:
+            other.transact_write_items(**params)  # what the first attempt did before its answer was lost
+            committed.append("yes")
+
+    inject("dynamodb", "TransactWriteItems", first_attempt_lands)
+    status, body = answer(post(client, eml(5)))
+    assert (status, body["duplicate"]) == (200, False)
+    state = json.loads(client.http.get(f"/mails/{body['id']}", headers=read_headers()).body)["processing"]
+    assert state == {"status": "pending", "attempts": 0, "error": None}
+    assert [i["sk"]["S"] for i in dynamodb.scan(TableName=TABLE)["Items"]] in (
+        ["mail", "to#box@example.com"], ["to#box@example.com", "mail"])
+
+
+def test_a_duplicate_whose_first_delivery_cannot_be_read_is_503(
+    client: Client, inject: Callable[[str, str, Hook], None]
+) -> None:
+    assert post(client, eml(6)).status_code == 200
+    inject("dynamodb", "GetItem", down)
+    assert answer(post(client, eml(6))) == (
+        503, {"Code": "StorageUnavailableError", "Message": "DynamoDB GetItem failed (EndpointConnectionError)"}
+    )
+
+
+def test_a_duplicate_under_other_bytes_leaves_only_the_first_deliverys_objects(client: Client, s3: Any) -> None:
+    first = json.loads(post(client, eml(7, attachment=b"\x00\x01\x02")).body)
+    again = json.loads(post(client, eml(7, attachment=b"\x00\x01\x02")).body)  # a new boundary: other bytes
+    assert again == {"id": first["id"], "duplicate": True}
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="mails/")["Contents"])
+    assert len({key.rsplit("/", 2)[0] if "attachments" in key else key.rsplit("/", 1)[0] for key in keys}) == 1
+    assert [key.rsplit("/", 1)[1] for key in keys] == ["1", "raw"]
+
+
+def test_an_object_a_duplicate_could_not_remove_is_only_waste(
+    client: Client, inject: Callable[[str, str, Hook], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    first = json.loads(post(client, eml(8)).body)
+    inject("s3", "DeleteObjects", down)
+    assert json.loads(post(client, eml(8)).body) == {"id": first["id"], "duplicate": True}
+    assert "could not remove a duplicate delivery's objects (EndpointConnectionError)" in caplog.text
+
+
+def test_mailboxes_past_one_transaction_go_in_batches_dynamodb_accepts(
+    client: Client, inject: Callable[[str, str, Hook], None], dynamodb: Any
+) -> None:
+    sizes: list[int] = []
+
+    def count(params: dict[str, Any], **kwargs: Any) -> None:
+        sizes.extend(len(requests) for requests in params["RequestItems"].values())
+
+    inject("dynamodb", "BatchWriteItem", count)
+    recipients = [f"r{n:03d}@example.com" for n in range(160)]
+    body, content_type = build_body(eml(9), envelope_to=recipients)
+    assert client.http.post(mail_path(), body=body, headers={"Content-Type": content_type}).status_code == 200
+    assert sizes == [25, 25, 11]  # DynamoDB takes at most 25 writes a call; 99 went in the transaction
+    entries = [i for i in dynamodb.scan(TableName=TABLE)["Items"] if i["sk"]["S"] != "mail"]
+    assert len(entries) == 160
