@@ -113,7 +113,7 @@ def main() -> int:
         wait_for_port(host, moto_port, moto)
         create_resources(table, bucket, queue=queue, ses_queue=ses_queue)
         chalice = subprocess.Popen(
-            [str(bin_dir / "chalice"), "local", "--stage", "local", "--host", host, "--port", str(port)],
+            [sys.executable, "scripts/chalice_local.py", "--stage", "local", "--host", host, "--port", str(port)],
             cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         processes.append(chalice)

@@ -127,5 +127,7 @@ def test_interrupt_stops_everything_it_started_and_no_log_line_showed_a_secret(d
     logged = dev_server.process.stdout.read()
     assert '"POST /mails?... HTTP/1.1" 401' in logged  # the access log's line, its query left out
     assert "wrong-secret-in-query" not in logged
+    # Only a change to the app's code restarts chalice local, never a request reading files.
+    assert "Restarting local dev server." not in logged
     secret = dev_server.url.split(":")[2].split("@")[0]
     assert secret not in logged
