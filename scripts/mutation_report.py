@@ -1,9 +1,10 @@
 """`make mutate`'s report: mutmut's verdicts per module, the score, and each survivor with its explanation or none.
 
 A surviving mutant is a change to the code that no test noticed. Each one is
-either killed by a new test or explained in ``scripts/equivalent_mutants.toml``
-as equivalent (no input tells the two apart) or as outside what a test should
-pin; the report names every survivor left unexplained, and exits 1 if any is.
+either killed by a new test or explained: by one of two rules below, which
+read the change itself, or one by one in ``scripts/equivalent_mutants.toml``
+as equivalent (no input tells the two apart) or outside what a test should
+pin. The report names every survivor left unexplained, and exits 1 if any is.
 
 Usage: ``python scripts/mutation_report.py`` after ``mutmut run`` (``make mutate`` runs both).
 """
@@ -34,6 +35,25 @@ def verdicts(text: str) -> dict[str, tuple[str, str]]:
     return found
 
 
+_LITERAL = re.compile(r"""[bfr]*"(?:[^"\\]|\\.)*"|[bfr]*'(?:[^'\\]|\\.)*'|\bNone\b""")
+_MESSAGE = re.compile(r"raise |storage_error\(|log\.\w+\(|logs\.line\(|Error\(")
+_CODEC = re.compile(r"\.(?:en|de)code\(")
+
+
+def by_rule(diff: str) -> str | None:
+    """The explanation a change's own text gives, for the two kinds no test should pin."""
+    removed = [line[1:] for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    if len(removed) != 1 or len(added) != 1:
+        return None
+    before, after = removed[0], added[0]
+    if before.lower() == after.lower() and _CODEC.search(before):
+        return "rule: a codec's name in another case, which Python's codec lookup ignores"
+    if _LITERAL.sub("S", before) == _LITERAL.sub("S", after) and _MESSAGE.search(before):
+        return "rule: only the text of a message changed, not the error's class or status, which callers act on"
+    return None
+
+
 def report(found: dict[str, tuple[str, str]], explained: dict[str, str]) -> tuple[list[str], int]:
     """The report's lines, and how many survivors no one has explained."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
@@ -58,13 +78,21 @@ def report(found: dict[str, tuple[str, str]], explained: dict[str, str]) -> tupl
     return lines, len(unexplained)
 
 
-def main() -> int:
-    results = subprocess.run(
-        [str(Path(sys.executable).parent / "mutmut"), "results", "--all", "true"], cwd=ROOT,
-        capture_output=True, text=True, check=True,
+def _mutmut(*args: str) -> str:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "mutmut"), *args], cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout
+
+
+def main() -> int:
+    found = verdicts(_mutmut("results", "--all", "true"))
     explained: dict[str, str] = tomllib.loads(EQUIVALENTS.read_text())["equivalent"]
-    lines, unexplained = report(verdicts(results), explained)
+    for name, (_, verdict) in found.items():
+        if verdict != "killed" and name not in explained:
+            reason = by_rule(_mutmut("show", name))
+            if reason:
+                explained[name] = reason
+    lines, unexplained = report(found, explained)
     print("\n".join(lines))
     return 1 if unexplained else 0
 

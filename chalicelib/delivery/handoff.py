@@ -35,7 +35,8 @@ class AttemptsExhausted(MailServiceError):
 
 @dataclass(frozen=True)
 class Attempt:
-    id: str
+    """How one attempt ended, and the mailbox it went to (None when it ran no handler)."""
+
     status: str
     route: str | None = None
 
@@ -61,19 +62,19 @@ class Handoff:
             status = self.ledger.status(mail_id)
             if status == PROCESSING:
                 raise Busy("another consumer is handling this mail")
-            return Attempt(mail_id, status or "untracked")  # delivered, bounced or failed: this message is spent
+            return Attempt(status or "untracked")  # delivered, bounced or failed: this message is spent
         mail = StoredMail.from_document(self.store.document(mail_id))
         route = self.router.route(mail)
         try:
             route.handler(mail)
         except Bounce as exc:
             self.ledger.finish(mail_id, BOUNCED, error_record(exc, route.name))
-            return Attempt(mail_id, BOUNCED, route.name)
+            return Attempt(BOUNCED, route.name)
         except Exception as exc:
             self._failed(mail_id, receive_count, receipt_handle, error_record(exc, route.name))
             raise
         self.ledger.finish(mail_id, DELIVERED)
-        return Attempt(mail_id, DELIVERED, route.name)
+        return Attempt(DELIVERED, route.name)
 
     def _give_up(self, mail_id: str, receipt_handle: str | None) -> None:
         """The receive past the last attempt: the queue's maxReceiveCount is one higher than the attempts,

@@ -406,3 +406,21 @@ def test_a_mail_stored_without_a_handoff_cannot_be_retried(client: Client) -> No
     response = client.http.post(f"/mails/{untracked}/retry", headers=read_headers())
     assert response.status_code == 409
     assert json.loads(response.body)["Message"] == "the mail is not tracked; only failed or bounced mail is retried"
+
+
+def test_a_message_for_an_untracked_mail_runs_no_handler_and_says_so(
+    handoff_client: Client, sqs: Any, log_records: pytest.LogCaptureFixture
+) -> None:
+    inbox = Recorder()
+    use_router(Route("inbox", always, inbox))
+    queue = services.sendgrid().queue
+    services.sendgrid().queue = None
+    untracked = post(handoff_client, eml(18))["id"]
+    assert queue is not None
+    queue.send(untracked)  # an id queued by hand, for a mail stored without a handoff
+    drain(sqs)
+    assert inbox.seen == []
+    lines = [json.loads(r.getMessage()) for r in log_records.records if r.name == LOGGER_NAME]
+    assert [(line["id"], line["outcome"], line["mailbox"]) for line in lines if line.get("route") == "handoff"] == [
+        (untracked, "untracked", None)
+    ]

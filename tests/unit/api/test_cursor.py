@@ -43,6 +43,7 @@ def test_a_cursor_has_one_exact_form() -> None:
         (ISSUED.split(".", 1)[0], "cursor is not valid"),
         ("%%%." + ISSUED.split(".")[1], "cursor is not valid"),
         ("x" * 2049, "cursor is not valid"),
+        ("A." + ISSUED.split(".")[1], "cursor is not valid"),  # one base64 character: no bytes at all
     ],
 )
 def test_a_cursor_we_did_not_issue_is_refused_with_one_message(text: str, message: str) -> None:

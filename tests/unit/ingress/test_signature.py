@@ -435,6 +435,18 @@ def test_junk_key_not_configured(junk: str) -> None:
     assert info.value.status == 503
 
 
+def test_a_key_with_a_character_outside_base64_is_not_loaded(key: ec.EllipticCurvePrivateKey) -> None:
+    b64 = public_key_base64(key)
+    # A lenient decoder would skip the "!" and load the key: a mistyped configuration must not pass unseen.
+    with pytest.raises(NotConfiguredError, match=r"^signature public key cannot be loaded$"):
+        SignatureVerifier.from_base64(b64[:10] + "!" + b64[10:])
+
+
+def test_a_key_that_is_not_text_is_refused_with_its_reason() -> None:
+    with pytest.raises(NotConfiguredError, match=r"^signature public key is not text$"):
+        SignatureVerifier.from_base64(b"MFkw")  # type: ignore[arg-type]
+
+
 def test_private_key_pem_pasted_by_mistake_not_configured(
     key: ec.EllipticCurvePrivateKey,
 ) -> None:
