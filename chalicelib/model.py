@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any, Protocol
+
+from chalicelib.errors import NotConfiguredError
 
 Address = dict[str, str]
 
@@ -112,9 +117,17 @@ class InboundMail:
         }
 
 
+class Content(Protocol):
+    """Where a stored mail's bytes are read from, when asked (``storage/content.py``)."""
+
+    def attachment_bytes(self, mail_id: str, index: int) -> bytes: ...
+
+    def raw_message(self, document: dict[str, Any]) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class StoredMail:
-    """A stored mail as its handlers see it: the contract's JSON, typed, without the bytes."""
+    """A stored mail as its handlers see it: the contract's JSON, typed; the bytes read from S3 only when asked."""
 
     id: str
     received_at: str
@@ -129,9 +142,11 @@ class StoredMail:
     headers: list[tuple[str, str]]
     attachments: list[dict[str, Any]]
     document: dict[str, Any] = field(repr=False, compare=False)
+    content: Content | None = field(default=None, repr=False, compare=False)
+    _message: list[bytes] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @classmethod
-    def from_document(cls, document: dict[str, Any]) -> StoredMail:
+    def from_document(cls, document: dict[str, Any], content: Content | None = None) -> StoredMail:
         envelope = document.get("envelope") or {}
         recipients = envelope.get("to") or [a["address"] for a in document["to"] + document["cc"]]
         return cls(
@@ -148,7 +163,30 @@ class StoredMail:
             headers=[(name, value) for name, value in document["headers"]],
             attachments=document["attachments"],
             document=document,
+            content=content,
         )
+
+    def _content(self) -> Content:
+        if self.content is None:
+            raise NotConfiguredError("this StoredMail was made without access to the stored bytes")
+        return self.content
+
+    def attachment_bytes(self, index: int) -> bytes:
+        """An attachment's bytes, by its ``index`` in ``attachments`` (1 for the first)."""
+        return self._content().attachment_bytes(self.id, index)
+
+    def raw_message(self) -> bytes:
+        """The message in RFC 5322 form: the original for raw mode and SES, rebuilt for parsed mode.
+
+        Read once, then kept for the life of this object.
+        """
+        if not self._message:
+            self._message.append(self._content().raw_message(self.document))
+        return self._message[0]
+
+    def message(self) -> EmailMessage:
+        """``raw_message()`` parsed by the stdlib with its modern policy; a new object each call."""
+        return BytesParser(policy=policy.default).parsebytes(self.raw_message())
 
     def header(self, name: str) -> str | None:
         name = name.lower()

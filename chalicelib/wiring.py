@@ -19,10 +19,12 @@ from chalicelib.delivery.handoff import Handoff
 from chalicelib.delivery.ledger import Ledger
 from chalicelib.delivery.queue import Queue
 from chalicelib.errors import NotConfiguredError
+from chalicelib.ingress.sendgrid import original
 from chalicelib.ingress.sendgrid.signature import SignatureVerifier
 from chalicelib.ingress.sendgrid.webhook import SendGridIngestor
 from chalicelib.ingress.ses.ingestor import SesIngestor
 from chalicelib.storage.boto import BOTO_CONFIG, S3_CONFIG
+from chalicelib.storage.content import MailContent
 from chalicelib.storage.store import MailStore
 
 
@@ -35,6 +37,7 @@ class Services:
         self._dynamodb: Any = None
         self._s3: Any = None
         self._store: MailStore | None = None
+        self._content: MailContent | None = None
         self._queue: Queue | None = None
         self._sendgrid: SendGridIngestor | None = None
         self._ses: SesIngestor | None = None
@@ -67,6 +70,12 @@ class Services:
                 retention_days=settings.retention_days,
             )
         return self._store
+
+    def content(self) -> MailContent:
+        """A stored mail's bytes; each ingress that stores a request says how to make the message from it."""
+        if self._content is None:
+            self._content = MailContent(self.store(), {"raw": original.message_of, "parsed": original.message_of})
+        return self._content
 
     def queue(self) -> Queue | None:
         """One queue for every ingress and the handoff, so that its URL is looked up once per container."""
@@ -101,6 +110,7 @@ class Services:
                 queue,
                 mailboxes.router(self.dynamodb(), settings),
                 max_attempts=settings.max_attempts,
+                content=self.content(),
             )
         return self._handoff
 

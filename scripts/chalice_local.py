@@ -15,57 +15,24 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chalice.cli import main as chalice_main
 from chalice.cli import reloader
 from chalice.cli.filewatch import RESTART_REQUEST_RC
 from chalice.cli.filewatch.eventbased import WatchdogWorkerProcess
-from watchdog import events
-from watchdog.observers import Observer
 
-ROOT = Path(__file__).resolve().parent.parent
-CHANGES = frozenset({
-    events.EVENT_TYPE_CREATED, events.EVENT_TYPE_MODIFIED, events.EVENT_TYPE_MOVED,
-    events.EVENT_TYPE_DELETED, events.EVENT_TYPE_CLOSED,
-})
+from scripts.processes import dying_with_parent
+from scripts.watch import ROOT, is_app_code, restarts_for, watch_app_code
 
-
-def is_app_code(path: str | bytes) -> bool:
-    name = Path(os.fsdecode(path)).resolve()
-    if not name.is_relative_to(ROOT) or "__pycache__" in name.parts:
-        return False
-    relative = name.relative_to(ROOT).as_posix()
-    return relative in {"app.py", ".chalice/config.json"} or (
-        relative.startswith("chalicelib/") and relative.endswith(".py")
-    )
-
-
-def restarts_for(event: events.FileSystemEvent) -> bool:
-    if event.is_directory or event.event_type not in CHANGES:
-        return False
-    return is_app_code(event.src_path) or is_app_code(event.dest_path or "")
-
-
-class RestartOnChange(events.FileSystemEventHandler):
-    def __init__(self, restart: threading.Event) -> None:
-        self._restart = restart
-
-    def on_any_event(self, event: events.FileSystemEvent) -> None:
-        if restarts_for(event):
-            self._restart.set()
+__all__ = ["ROOT", "is_app_code", "main", "restarts_for"]
 
 
 class Worker(WatchdogWorkerProcess):
     def _start_file_watcher(self, project_dir: str) -> None:
-        # Only where the app's code lives: a watch over .venv too overflows inotify's queue.
-        handler, root = RestartOnChange(self._restart_event), Path(project_dir)
-        observer = Observer()
-        observer.schedule(handler, str(root), recursive=False)
-        observer.schedule(handler, str(root / ".chalice"), recursive=False)
-        observer.schedule(handler, str(root / "chalicelib"), recursive=True)
-        observer.start()
+        watch_app_code(self._restart_event, Path(project_dir))
 
 
 def main() -> int:
@@ -77,7 +44,8 @@ def main() -> int:
     try:
         while True:
             worker = subprocess.run(
-                [sys.executable, __file__, *sys.argv[1:]], env={**os.environ, "CHALICE_WORKER": "true"}, check=False
+                dying_with_parent([sys.executable, __file__, *sys.argv[1:]]),
+                env={**os.environ, "CHALICE_WORKER": "true"}, check=False,
             )
             if worker.returncode != RESTART_REQUEST_RC:
                 return worker.returncode

@@ -1,8 +1,9 @@
-"""Read stored mail from a deployed or local service: list, show, raw, attachment, retry.
+"""Read stored mail from a deployed or local service: list, show, raw, eml, attachment, retry.
 
-The service's URL and a read token come from --url/--token or from the
+The service's URL and a read token come from --url/--token, else from the
 MAILS_URL/MAILS_TOKEN environment variables (a token on the command line ends
-up in the shell's history).
+up in the shell's history), else from the running `make dev` (.dev/server.json
+and .dev/credentials.json). Installed as the `mails` command by the Makefile.
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ import os
 import sys
 import unicodedata
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, BinaryIO
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import requests
+
+from scripts import dev_state
 
 
 class Reader:
@@ -59,6 +65,9 @@ class Reader:
 
     def raw(self, mail_id: str) -> bytes:
         return self._get(f"/mails/{mail_id}/raw").content
+
+    def eml(self, mail_id: str) -> bytes:
+        return self._get(f"/mails/{mail_id}/eml").content
 
     def attachment(self, mail_id: str, index: int) -> bytes:
         return self._get(f"/mails/{mail_id}/attachments/{index}").content
@@ -106,10 +115,10 @@ def _write(data: bytes, output: str | None, stdout: BinaryIO) -> None:
         stdout.flush()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default=os.environ.get("MAILS_URL"), help="service URL (or MAILS_URL)")
-    parser.add_argument("--token", default=os.environ.get("MAILS_TOKEN"), help="read token (or MAILS_TOKEN)")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mails", description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="service URL (or MAILS_URL; else the running make dev's)")
+    parser.add_argument("--token", help="read token (or MAILS_TOKEN; else the running make dev's)")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="a mailbox, newest first, as a table")
     listing.add_argument("--to", help="the recipient address (a mailbox); all mail without it")
@@ -121,16 +130,19 @@ def main(argv: list[str] | None = None) -> int:
     raw = commands.add_parser("raw", help="the original request body, byte for byte")
     raw.add_argument("id")
     raw.add_argument("-o", "--output")
+    eml = commands.add_parser("eml", help="the message in RFC 5322 form, for a mail client")
+    eml.add_argument("id")
+    eml.add_argument("-o", "--output")
     attachment = commands.add_parser("attachment", help="one attachment's bytes")
     attachment.add_argument("id")
     attachment.add_argument("index", type=int)
     attachment.add_argument("-o", "--output")
     retry = commands.add_parser("retry", help="hand a failed or bounced mail to its handler again")
     retry.add_argument("id")
-    args = parser.parse_args(argv)
-    if not args.url or not args.token:
-        parser.error("--url and --token (or MAILS_URL and MAILS_TOKEN) are required")
-    reader = Reader(args.url, args.token)
+    return parser
+
+
+def _run(reader: Reader, args: argparse.Namespace) -> None:
     if args.command == "list":
         mails = list(reader.pages(args.to, args.limit, args.all))
         if args.json:
@@ -143,8 +155,30 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(reader.retry(args.id)))
     elif args.command == "raw":
         _write(reader.raw(args.id), args.output, sys.stdout.buffer)
+    elif args.command == "eml":
+        _write(reader.eml(args.id), args.output, sys.stdout.buffer)
     else:
         _write(reader.attachment(args.id, args.index), args.output, sys.stdout.buffer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    state = dev_state.state_dir()
+    url = args.url or os.environ.get("MAILS_URL") or dev_state.server_url(state)
+    credentials = dev_state.read_credentials(state)
+    token = args.token or os.environ.get("MAILS_TOKEN") or (credentials.read_token if credentials else None)
+    if not url or not token:
+        parser.error("--url and --token (or MAILS_URL and MAILS_TOKEN) are required when make dev is not running")
+    try:
+        _run(Reader(url, token), args)
+    except requests.ConnectionError:
+        raise SystemExit(f"mails: nothing answers at {dev_state.without_credentials(url)}"
+                         " (is the service, or make dev, running?)") from None
+    except requests.RequestException as exc:
+        raise SystemExit(f"mails: {type(exc).__name__} from {dev_state.without_credentials(url)}") from None
+    except OSError as exc:  # the -o file
+        raise SystemExit(f"mails: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")) from None
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -55,19 +56,32 @@ class Poller:
         ]
         self._handler = handler
 
-    def poll(self, wait_seconds: int = 0) -> tuple[int, int]:
-        """One receive of up to ten messages, each invoked alone (batch size 1); returns (handled, failed)."""
+    def poll(self, wait_seconds: int = 0, stop: threading.Event | None = None) -> tuple[int, int]:
+        """One receive of up to ten messages, each invoked alone (batch size 1); returns (handled, failed).
+
+        Once ``stop`` is set, the messages not yet begun are handed back to the queue at once.
+        """
         messages = self._sqs.receive_message(
             QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds, AttributeNames=["All"]
         ).get("Messages", [])
         handled = failed = 0
-        for message in messages:
+        for index, message in enumerate(messages):
+            if stop is not None and stop.is_set():
+                self._release(messages[index:])
+                break
             try:
                 self._handler(event_for(message, self._arn, self._sqs.meta.region_name), LambdaContext())
             except Exception as exc:
                 failed += 1
-                log.warning("handoff attempt failed (%s); SQS will show the message again", type(exc).__name__)
+                # Only for debugging: the handler logs its own failure, and make dev prints a line for people.
+                log.debug("attempt failed (%s); SQS will show the message again", type(exc).__name__)
                 continue
             self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
             handled += 1
         return handled, failed
+
+    def _release(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            self._sqs.change_message_visibility(
+                QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )

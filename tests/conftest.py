@@ -19,6 +19,9 @@ import app as app_module
 from chalicelib.wiring import services
 from scripts.create_resources import create_resources
 
+# chalicelib.testing: deliver() and its mail_stack fixture, as a user's tests would load them.
+pytest_plugins = ["chalicelib.testing"]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sendgrid"
 CORPUS = Path(__file__).resolve().parent / "corpus"

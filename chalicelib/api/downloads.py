@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from chalicelib.storage.reads import MailReads, ObjectRef
+from chalicelib.storage.reads import MESSAGE_TYPE, MailReads, ObjectRef
+from chalicelib.storage.store import MailStore
 
 INLINE_DOWNLOAD_BYTES = 4 * 1024 * 1024
 # Shown by a browser without running anything that came with them.
@@ -30,7 +31,6 @@ PASSIVE_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/avif", "application/pdf", "text/plain"}
 )
 SAVED_TYPE = "application/octet-stream"
-MESSAGE_TYPE = "message/rfc822"
 SAFETY_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 
 
@@ -56,6 +56,15 @@ def original(store: MailReads, ref: ObjectRef, mail_id: str, binary_types: Colle
     name = f"{mail_id}.eml" if message else f"{mail_id}.bin"
     served = MESSAGE_TYPE if message else SAVED_TYPE
     return _serve(store, ref, served, content_disposition(name, False, name), binary_types)
+
+
+def message(store: MailStore, mail_id: str, data: bytes, binary_types: Collection[str]) -> Download:
+    """A message made from the stored mail (``/eml``): in the answer, else kept beside the mail and linked."""
+    disposition = content_disposition(f"{mail_id}.eml", False, f"{mail_id}.eml")
+    if len(data) <= INLINE_DOWNLOAD_BYTES and MESSAGE_TYPE in binary_types:
+        return Download(200, {"Content-Type": MESSAGE_TYPE, "Content-Disposition": disposition, **SAFETY_HEADERS}, data)
+    ref = store.keep_message(mail_id, data)
+    return Download(302, {"Location": store.link(ref, MESSAGE_TYPE, disposition), **SAFETY_HEADERS}, "")
 
 
 def _serve(store: MailReads, ref: ObjectRef, served: str, disposition: str, binary_types: Collection[str]) -> Download:

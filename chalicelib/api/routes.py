@@ -1,4 +1,4 @@
-"""The read API (``Authorization: Bearer TOKEN``): stored mail, listings, originals, attachments, retries.
+"""The read API (``Authorization: Bearer TOKEN``): stored mail, listings, originals, messages, attachments, retries.
 
 A mail outside the token's scope is answered exactly as an unknown one, 404,
 and so is an expired one, whatever the route; a listing outside the scope is
@@ -113,6 +113,16 @@ def get_raw(mail_id: str) -> Response:
         return _response(downloads.original(store, store.raw(checked), checked, blueprint.current_app.api.binary_types))
 
     return answer("GET /mails/{id}/raw", read)
+
+
+@blueprint.route("/mails/{mail_id}/eml", methods=["GET"])
+def get_eml(mail_id: str) -> Response:
+    def read() -> Response:
+        document = _visible(_token(), mail_id)
+        message = services.content().raw_message(document)
+        return _response(downloads.message(services.store(), mail_id, message, blueprint.current_app.api.binary_types))
+
+    return answer("GET /mails/{id}/eml", read)
 
 
 @blueprint.route("/mails/{mail_id}/attachments/{index}", methods=["GET"])

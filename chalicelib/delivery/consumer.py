@@ -9,6 +9,7 @@ import time
 from chalice.app import Blueprint, SQSEvent
 
 from chalicelib import logs
+from chalicelib.delivery.handoff import AttemptsExhausted, HandlerError
 from chalicelib.wiring import services
 
 # Chalice wires the event source when it packages the app, before any stage
@@ -39,10 +40,19 @@ def hand_off(event: SQSEvent) -> None:
         try:
             attempt = services.handoff().process(mail_id, receive_count, record.receipt_handle)
         except Exception as exc:
-            logs.line(route="handoff", id=mail_id, outcome="retry", error=type(exc).__name__,
-                      receive_count=receive_count, ms=logs.elapsed_ms(start))
-            # Raising hands the message back to SQS; the message is ours to
-            # write, the handler's exception text is not (it may quote the mail).
-            raise HandlerFailed(f"{type(exc).__name__} handling mail {mail_id}") from None
+            error, outcome, mailbox = _failure(exc)
+            logs.failure(error, route="handoff", id=mail_id, outcome=outcome, mailbox=mailbox,
+                         error=type(error).__name__, receive_count=receive_count, ms=logs.elapsed_ms(start))
+            # Raising hands the message back to SQS (after the last attempt, on to
+            # the dead letters); the message is ours to write, the handler's
+            # exception text is not (it may quote the mail).
+            raise HandlerFailed(f"{type(error).__name__} handling mail {mail_id}") from None
         logs.line(route="handoff", id=mail_id, outcome=attempt.status, mailbox=attempt.route,
                   receive_count=receive_count, ms=logs.elapsed_ms(start))
+
+
+def _failure(exc: Exception) -> tuple[BaseException, str, str | None]:
+    """The error to report, the outcome (``failed`` when no attempt is left, as the ledger says) and the mailbox."""
+    if isinstance(exc, HandlerError):
+        return exc.__cause__ or exc, "failed" if exc.final else "retry", exc.route
+    return exc, "failed" if isinstance(exc, AttemptsExhausted) else "retry", None

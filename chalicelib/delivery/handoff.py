@@ -20,7 +20,7 @@ from chalicelib.delivery.ledger import Ledger, error_record
 from chalicelib.delivery.queue import Queue
 from chalicelib.delivery.routing import Bounce, Router
 from chalicelib.errors import ConflictError, MailServiceError
-from chalicelib.model import StoredMail
+from chalicelib.model import Content, StoredMail
 from chalicelib.storage.reads import MailReads
 from chalicelib.storage.schema import BOUNCED, DELIVERED, FAILED, PENDING, PROCESSING
 
@@ -31,6 +31,15 @@ class Busy(MailServiceError):
 
 class AttemptsExhausted(MailServiceError):
     """Every attempt was made: the message goes on to the dead-letter queue."""
+
+
+class HandlerError(Exception):
+    """The route's handler raised (that exception is the cause); ``final`` when no attempt is left, the mail failed."""
+
+    def __init__(self, route: str, final: bool) -> None:
+        super().__init__(f"the {route} handler raised")
+        self.route = route
+        self.final = final
 
 
 @dataclass(frozen=True)
@@ -53,9 +62,15 @@ class Handoff:
     router: Router
     max_attempts: int = 5
     clock: Callable[[], datetime] = utc_now
+    # Where a handler's StoredMail reads its bytes from, when it asks (storage/content.py).
+    content: Content | None = None
 
     def process(self, mail_id: str, receive_count: int, receipt_handle: str | None = None) -> Attempt:
-        """Run the mail's handler once; an exception leaves the message for SQS to show again."""
+        """Run the mail's handler once; an exception leaves the message for SQS to show again.
+
+        A handler's own exception comes out as the cause of a ``HandlerError``, which says whether that was
+        the last attempt.
+        """
         if receive_count > self.max_attempts:
             self._give_up(mail_id, receipt_handle)
         if not self.ledger.claim(mail_id, self.clock()):
@@ -63,7 +78,7 @@ class Handoff:
             if status == PROCESSING:
                 raise Busy("another consumer is handling this mail")
             return Attempt(status or "untracked")  # delivered, bounced or failed: this message is spent
-        mail = StoredMail.from_document(self.store.document(mail_id))
+        mail = StoredMail.from_document(self.store.document(mail_id), self.content)
         route = self.router.route(mail)
         try:
             route.handler(mail)
@@ -71,8 +86,8 @@ class Handoff:
             self.ledger.finish(mail_id, BOUNCED, error_record(exc, route.name))
             return Attempt(BOUNCED, route.name)
         except Exception as exc:
-            self._failed(mail_id, receive_count, receipt_handle, error_record(exc, route.name))
-            raise
+            final = self._failed(mail_id, receive_count, receipt_handle, error_record(exc, route.name))
+            raise HandlerError(route.name, final) from exc
         self.ledger.finish(mail_id, DELIVERED)
         return Attempt(DELIVERED, route.name)
 
@@ -84,13 +99,15 @@ class Handoff:
             self.queue.delay(receipt_handle, 0)
         raise AttemptsExhausted(f"no attempt left for mail {mail_id}")
 
-    def _failed(self, mail_id: str, receive_count: int, receipt_handle: str | None, error: str) -> None:
+    def _failed(self, mail_id: str, receive_count: int, receipt_handle: str | None, error: str) -> bool:
+        """Records the failed attempt; True when it was the last, so the mail is failed."""
         final = receive_count >= self.max_attempts
         self.ledger.finish(mail_id, FAILED if final else PENDING, error)
         if receipt_handle is not None:
             # After the last attempt the message is shown again at once, so
             # that SQS moves it to the dead-letter queue without waiting.
             self.queue.delay(receipt_handle, 0 if final else backoff_seconds(receive_count))
+        return final
 
     def retry(self, mail_id: str) -> None:
         """Another round of attempts for a failed or bounced mail."""

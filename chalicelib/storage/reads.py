@@ -17,6 +17,8 @@ from chalicelib.storage import schema
 from chalicelib.storage.boto import AWS_ERRORS, error_code, storage_error
 
 PRESIGNED_SECONDS = 300
+# An original stored as this type is a message itself (SES's); any other is a provider's request.
+MESSAGE_TYPE = "message/rfc822"
 
 
 @dataclass(frozen=True)

@@ -141,5 +141,10 @@ def document_object(prefix: str) -> str:
     return prefix + "mail.json"
 
 
+def message_object(prefix: str) -> str:
+    """The message rebuilt for ``GET /mails/{id}/eml``, kept when too large to answer in place."""
+    return prefix + "message.eml"
+
+
 def quarantine_object(received: datetime, name: str) -> str:
     return f"quarantine/{received.astimezone(UTC):%Y-%m-%d}/{name}"

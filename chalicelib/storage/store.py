@@ -22,7 +22,7 @@ from chalicelib.errors import StorageUnavailableError
 from chalicelib.model import Attachment, InboundMail
 from chalicelib.storage import documents, schema
 from chalicelib.storage.boto import AWS_ERRORS, error_code, storage_error
-from chalicelib.storage.reads import MailReads
+from chalicelib.storage.reads import MESSAGE_TYPE, MailReads, ObjectRef
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,12 @@ class MailStore(MailReads):
         if committed:
             return Saved(id_, duplicate=False, status=schema.PENDING if track else None)
         return self._refused(delivery, mail, item[schema.COMMIT_TOKEN]["S"])
+
+    def keep_message(self, mail_id: str, message: bytes) -> ObjectRef:
+        """A message made from the stored mail, kept beside it (and expiring with it) to be handed out by link."""
+        key = schema.message_object(self._item(mail_id)[schema.PREFIX]["S"])
+        self._put(key, message, MESSAGE_TYPE)
+        return ObjectRef(key, len(message), MESSAGE_TYPE)
 
     def _put(self, key: str, body: bytes | bytearray | memoryview, content_type: str, **extra: Any) -> None:
         try:

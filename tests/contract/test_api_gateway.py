@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 
 import app as app_module
@@ -86,3 +88,17 @@ def test_shift_jis_and_binary_bytes_survive_api_gateways_base64_body(configured:
     )
     assert raw["isBase64Encoded"] is True
     assert base64.b64decode(raw["body"]) == body
+
+    # The message rebuilt from that post goes out as bytes too: message/rfc822 is a declared binary type.
+    eml = app_module.app(
+        api_gateway_event(
+            "GET", f"/mails/{mail_id}/eml", "/mails/{mail_id}/eml",
+            headers={"Authorization": f"Bearer {TOKEN}", "Accept": "*/*"},
+            path_parameters={"mail_id": mail_id},
+        ),
+        LambdaContext(),
+    )
+    assert (eml["statusCode"], eml["isBase64Encoded"], eml["headers"]["Content-Type"]) == (200, True, "message/rfc822")
+    rebuilt = BytesParser(policy=policy.default).parsebytes(base64.b64decode(eml["body"]))
+    assert rebuilt.get_body(("plain",)).get_content() == text
+    assert [part.get_content() for part in rebuilt.iter_attachments()] == [attachment]

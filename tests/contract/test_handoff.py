@@ -8,8 +8,11 @@ event source.
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,14 +25,14 @@ from chalicelib.delivery.handoff import backoff_seconds
 from chalicelib.delivery.ledger import LEASE
 from chalicelib.delivery.routing import Bounce, Route, Router, always, subject
 from chalicelib.errors import StorageUnavailableError
-from chalicelib.logs import LOGGER_NAME
+from chalicelib.logs import LOGGER_NAME, TRACEBACKS
 from chalicelib.mailboxes.replies import Threads
 from chalicelib.mailboxes.reply_addresses import reply_address
 from chalicelib.model import StoredMail
 from chalicelib.wiring import services
 from scripts.send_mail import build_body
 from scripts.sqs_poller import Poller
-from tests.conftest import QUEUE, REPLY_SECRET, TABLE, mail_path, read_headers
+from tests.conftest import QUEUE, REPLY_SECRET, ROOT, TABLE, mail_path, read_headers
 
 RECEIVED = datetime(2026, 11, 27, 21, 0, 0, tzinfo=UTC)
 
@@ -46,14 +49,26 @@ class Recorder:
 
     def __init__(self, failures: int = 0, error: Exception | None = None) -> None:
         self.seen: list[str] = []
+        self.callers: list[tuple[str, int, str]] = []  # the frame that called it: (file, line, function)
         self.failures = failures
         self.error = error or RuntimeError("handler broke on purpose")
 
     def __call__(self, mail: StoredMail) -> None:
         self.seen.append(mail.id)
+        caller = sys._getframe(1)
+        self.callers.append((caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name))
         if self.failures > 0:
             self.failures -= 1
             raise self.error
+
+
+def line_of(path: str, statement: str) -> int:
+    """The number of the one line of a test file that is ``statement``."""
+    (number,) = [n for n, line in enumerate((ROOT / path).read_text().splitlines(), 1) if line.strip() == statement]
+    return number
+
+
+RECORDER_RAISE = line_of("tests/contract/test_handoff.py", "raise self.error")
 
 
 @pytest.fixture
@@ -284,7 +299,8 @@ def test_an_unreadable_message_is_dropped_and_logged_without_content(
 def test_a_handler_error_reaches_lambdas_log_without_its_message(
     handoff_client: Client, sqs: Any, log_records: pytest.LogCaptureFixture
 ) -> None:
-    use_router(Route("leaky", always, Recorder(failures=1, error=RuntimeError("customer wrote: my password is x"))))
+    leaky = Recorder(failures=1, error=RuntimeError("customer wrote: my password is x"))
+    use_router(Route("leaky", always, leaky))
     answer = post(handoff_client, eml(11))
     event = handoff_client.events.generate_sqs_event(
         message_bodies=[json.dumps({"id": answer["id"]})], queue_name=QUEUE
@@ -294,10 +310,63 @@ def test_a_handler_error_reaches_lambdas_log_without_its_message(
     assert str(caught.value) == f"RuntimeError handling mail {answer['id']}"
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     lines = [json.loads(r.getMessage()) for r in log_records.records if r.name == LOGGER_NAME]
+    # Where it was raised, frame by frame, outermost first; never what it said.
     assert {k: v for k, v in lines[-1].items() if k != "ms"} == {
-        "route": "handoff", "id": answer["id"], "outcome": "retry", "error": "RuntimeError", "receive_count": 1,
+        "route": "handoff", "id": answer["id"], "outcome": "retry", "mailbox": "leaky", "error": "RuntimeError",
+        "receive_count": 1,
+        "frames": [
+            f"{Path(caller).relative_to(ROOT).as_posix()}:{line} in {function}"
+            for caller, line, function in leaky.callers  # the handoff's frame that ran the handler
+        ] + [f"tests/contract/test_handoff.py:{RECORDER_RAISE} in __call__"],
     }
+    assert [Path(caller) for caller, _, _ in leaky.callers] == [Path(handoff_module.__file__)]
     assert all("my password" not in r.getMessage() for r in log_records.records)
+    assert [r.exc_info for r in log_records.records if r.name == LOGGER_NAME and r.exc_info] == []
+
+
+def test_under_make_dev_a_handler_errors_whole_traceback_is_logged_before_its_line(
+    handoff_client: Client, log_records: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TRACEBACKS, "1")  # as scripts/dev.py sets it
+    leaky = Recorder(failures=1, error=RuntimeError("customer wrote: my password is x"))
+    use_router(Route("leaky", always, leaky))
+    answer = post(handoff_client, eml(19))
+    event = handoff_client.events.generate_sqs_event(
+        message_bodies=[json.dumps({"id": answer["id"]})], queue_name=QUEUE
+    )
+    with pytest.raises(consumer.HandlerFailed):
+        handoff_client.lambda_.invoke("hand_off", event)
+    traceback_record, line_record = [r for r in log_records.records if r.name == LOGGER_NAME][-2:]
+    assert traceback_record.levelno == logging.ERROR
+    assert traceback_record.getMessage() == "RuntimeError's traceback:"
+    assert traceback_record.exc_info is not None
+    text = logging.Formatter().formatException(traceback_record.exc_info)
+    assert text.startswith("Traceback (most recent call last):\n")
+    ((caller, line, function),) = leaky.callers
+    assert f'File "{caller}", line {line}, in {function}\n' in text
+    assert text.endswith("    raise self.error\nRuntimeError: customer wrote: my password is x")
+    assert json.loads(line_record.getMessage())["outcome"] == "retry"
+
+
+def test_the_last_attempts_line_says_failed_as_the_ledger_does(
+    handoff_client: Client, sqs: Any, backoffs: list[int], log_records: pytest.LogCaptureFixture
+) -> None:
+    use_router(Route("tickets", always, Recorder(failures=100, error=ValueError("cannot parse the ticket number"))))
+    answer = post(handoff_client, eml(20))
+    drain(sqs, rounds=30)
+    lines = [json.loads(r.getMessage()) for r in log_records.records if r.name == LOGGER_NAME]
+    assert [(line["outcome"], line["mailbox"], line["error"], line["receive_count"])
+            for line in lines if line.get("route") == "handoff"] == [
+        ("retry", "tickets", "ValueError", 1),
+        ("retry", "tickets", "ValueError", 2),
+        ("retry", "tickets", "ValueError", 3),
+        ("retry", "tickets", "ValueError", 4),
+        ("failed", "tickets", "ValueError", 5),
+        # The receive past the last attempt, on its way to the dead letters: no handler ran.
+        ("failed", None, "AttemptsExhausted", 6),
+    ]
+    assert processing(handoff_client, answer["id"])["status"] == "failed"
+    assert queue_depth(sqs, f"{QUEUE}-dead-letter") == 1
 
 
 def test_a_mail_whose_last_attempt_died_with_its_lease_can_be_retried(handoff_client: Client, sqs: Any) -> None:

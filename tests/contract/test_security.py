@@ -27,6 +27,7 @@ from chalicelib.mime.parts import MAX_MIME_PARTS
 from chalicelib.wiring import services
 from scripts.send_mail import build_body
 from tests.conftest import BUCKET, KEY, SECRET, TABLE, TOKEN, fixture_body, mail_path, read_headers
+from tests.support.examples import examples
 from tests.support.signing import public_key_base64, sign
 
 NOW = datetime(2026, 11, 27, 21, 0, 0, tzinfo=UTC)
@@ -215,7 +216,7 @@ FIELDS = ["headers", "text", "html", "subject", "from", "to", "cc", "charsets", 
           "spam_score", "spam_report", "sender_ip", "attachment-info", "content-ids", "attachments"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.dictionaries(st.sampled_from(FIELDS), st.binary(max_size=200), min_size=1),
     st.lists(st.binary(max_size=100), max_size=2),
@@ -230,7 +231,7 @@ def test_no_bytes_in_any_parsed_field_make_the_route_fail(
     assert response.status_code == 200, response.body
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=600), st.binary(max_size=100))
 def test_no_bytes_as_a_raw_message_make_the_route_fail(client: Client, message: bytes, envelope: bytes) -> None:
     encoder = MultipartEncoder(fields=[("email", message), ("envelope", envelope)])

@@ -31,6 +31,7 @@ class DevServer:
     token: str
     send_command: str
     output: list[str]
+    env: dict[str, str]
 
 
 def port_open(port: int) -> bool:
@@ -39,10 +40,11 @@ def port_open(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def dev_server() -> Iterator[DevServer]:
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     port, moto_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(PORT=str(port), MOTO_PORT=str(moto_port))
+    # Its own state, not the checkout's .dev/: the printed commands find it there too.
+    env.update(PORT=str(port), MOTO_PORT=str(moto_port), DEV_STATE_DIR=str(tmp_path_factory.mktemp("dev-state")))
     process = subprocess.Popen(
         [sys.executable, "scripts/dev.py"], cwd=ROOT, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
@@ -62,7 +64,7 @@ def dev_server() -> Iterator[DevServer]:
     token = re.search(r"Read token:\s+(\S+)", text)
     command = re.search(r"Post a sample mail:\n\s+(.+)\n", text)
     assert url and token and command, text
-    server = DevServer(process, port, moto_port, url.group(1), token.group(1), command.group(1), output)
+    server = DevServer(process, port, moto_port, url.group(1), token.group(1), command.group(1), output, env)
     yield server
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
@@ -70,7 +72,8 @@ def dev_server() -> Iterator[DevServer]:
 
 def test_the_printed_command_posts_the_sample_and_it_reads_back_over_http(dev_server: DevServer) -> None:
     sent = subprocess.run(
-        dev_server.send_command, shell=True, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        dev_server.send_command, shell=True, cwd=ROOT, env=dev_server.env, capture_output=True, text=True,
+        timeout=60, check=False,
     )
     assert sent.returncode == 0, sent.stdout + sent.stderr
     status, _, reply = sent.stdout.strip().partition(" ")
@@ -99,8 +102,8 @@ def test_the_printed_command_posts_the_sample_and_it_reads_back_over_http(dev_se
     assert mail["processing"] == {"status": "delivered", "attempts": 1, "error": None}
 
     again = subprocess.run(
-        dev_server.send_command + " --raw", shell=True, cwd=ROOT, capture_output=True, text=True,
-        timeout=60, check=False,
+        dev_server.send_command + " --raw", shell=True, cwd=ROOT, env=dev_server.env, capture_output=True,
+        text=True, timeout=60, check=False,
     )
     assert json.loads(again.stdout.partition(" ")[2]) == {"id": answer["id"], "duplicate": True}
 

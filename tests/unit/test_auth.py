@@ -12,6 +12,7 @@ from chalicelib.api.tokens import check_bearer
 from chalicelib.config import ReadToken
 from chalicelib.errors import AuthenticationError, NotConfiguredError
 from chalicelib.ingress.credentials import check_ingest
+from tests.support.examples import examples
 
 PAIRS = (("sendgrid", "secret-1"), ("sendgrid", "secret-2"))
 
@@ -90,7 +91,7 @@ def test_ingest_credentials_do_not_open_the_read_api() -> None:
         check_bearer((ReadToken("token"),), "Bearer secret-1")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.one_of(st.none(), st.dictionaries(st.sampled_from(["MailKey", "MailSecret", "x"]), st.text(max_size=40))),
     st.one_of(st.none(), st.text(max_size=80), st.binary(max_size=60).map(

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from chalicelib.config import ReadToken, Settings, load_settings, parse_credentials, parse_tokens, ssm_reader
 from chalicelib.errors import NotConfiguredError, StorageUnavailableError
+from tests.support.examples import examples
 
 BASE = {"MAILS_TABLE": "t", "MAILS_BUCKET": "b"}
 
@@ -84,7 +85,7 @@ def test_a_scope_is_shown_and_its_token_is_not() -> None:
     assert repr(ReadToken("s3cr3t", ("*@example.com",))) == "ReadToken(<token>, scope=('*@example.com',))"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(max_size=80))
 def test_no_text_makes_the_token_parser_raise_anything_but_a_configuration_error(text: str) -> None:
     try:

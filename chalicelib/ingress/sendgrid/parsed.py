@@ -109,7 +109,7 @@ def _attachments(form: Form) -> list[Attachment]:
     info = json_object(form.fields.get("attachment-info"))
     cid_of = {v: k for k, v in json_object(form.fields.get("content-ids")).items() if isinstance(v, str)}
     attachments = []
-    for position, (name, part_filename, part_type, data) in enumerate(_numbered_parts(form), start=1):
+    for position, (name, part_filename, part_type, data) in enumerate(numbered_parts(form), start=1):
         details = info.get(name)
         details = details if isinstance(details, dict) else {}
         content_type = details.get("type")
@@ -129,7 +129,7 @@ def _attachments(form: Form) -> list[Attachment]:
     return attachments
 
 
-def _numbered_parts(form: Form) -> list[tuple[str, str | None, str | None, bytes | memoryview]]:
+def numbered_parts(form: Form) -> list[tuple[str, str | None, str | None, bytes | memoryview]]:
     """The ``attachmentN`` parts in the order of N: a gap (a part a proxy dropped) leaves no hole in the index."""
     numbered: list[tuple[int, str, str | None, str | None, bytes | memoryview]] = []
     for name, part in form.files.items():

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from chalicelib.api import cursor
 from chalicelib.errors import BadCursorError
+from tests.support.examples import examples
 
 SECRET = b"k" * 32
 LISTING = "scope\nall"
@@ -60,7 +61,7 @@ def test_a_cursor_of_another_listing_or_key_is_refused() -> None:
         cursor.decode(b"another secret", LISTING, ISSUED)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.text(max_size=40), st.lists(st.text(max_size=30), min_size=4, max_size=4))
 def test_every_cursor_reads_back_as_issued(listing: str, values: list[str]) -> None:
     key = dict(zip(("pk", "sk", "box", "order"), values, strict=True))

@@ -13,6 +13,7 @@ from requests_toolbelt.multipart.decoder import MultipartDecoder
 from chalicelib.errors import MalformedMailError, PayloadTooLargeError, UnsupportedMediaTypeError
 from chalicelib.ingress import form as multipart
 from tests.conftest import fixture_body
+from tests.support.examples import examples
 
 
 def test_sendgrid_sample_with_bare_lf_line_ends_yields_every_field() -> None:
@@ -117,7 +118,7 @@ def test_a_field_named_twice_is_refused_whichever_way_it_is_written(second: byte
 field_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_-0123456789", min_size=1, max_size=12)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     st.dictionaries(field_names, st.binary(max_size=300), min_size=1, max_size=6),
     st.dictionaries(field_names, st.binary(max_size=300), max_size=3),
@@ -142,7 +143,7 @@ def test_agrees_with_requests_toolbelt_on_every_crlf_body(
     assert got == expected
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=400), st.sampled_from(["b", "xYzZY", "--", "a b"]))
 def test_arbitrary_bytes_never_raise_anything_but_our_errors(body: bytes, boundary: str) -> None:
     with contextlib.suppress(MalformedMailError, PayloadTooLargeError):
@@ -173,7 +174,7 @@ def _header_blocks(draw: st.DrawFn) -> bytes:
     return "\r\n".join(lines).encode()
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(_header_blocks())
 def test_fast_part_headers_agree_with_the_email_package(block: bytes) -> None:
     assert multipart._part_headers(block) == multipart._slow_headers(block)

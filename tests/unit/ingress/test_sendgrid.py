@@ -22,6 +22,7 @@ from chalicelib.ingress.sendgrid import extras, payload
 from chalicelib.mime.scrub import scrubbed
 from chalicelib.model import InboundMail
 from tests.corpus.make_corpus import b_word, cp50220
+from tests.support.examples import examples
 
 CRLF = b"\r\n"
 
@@ -330,7 +331,7 @@ LABELS = st.sampled_from([
 CTES = st.sampled_from(
     [b"base64", b"quoted-printable", b"8bit", b"7bit", b"binary", b"x-uuencode", b"bogus", b"BASE64 "]
 )
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def assert_storable(mail: InboundMail) -> None:
@@ -389,7 +390,7 @@ def _ipaddress_reading(value: str) -> str | None:
 _octet_text = st.one_of(st.integers(0, 300).map(str), st.sampled_from(["00", "01", "007", "255", "256", "", "a", " 1"]))
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(st.lists(_octet_text, min_size=3, max_size=5).map(".".join), st.sampled_from(["", "[", "]"]))
 def test_the_ipv4_shortcut_reads_a_sender_ip_as_the_ipaddress_module_does(dotted: str, bracket: str) -> None:
     value = bracket + dotted + bracket.translate(str.maketrans("[]", "]["))

@@ -22,6 +22,7 @@ from chalicelib.ingress.sendgrid.signature import (
     TIMESTAMP_HEADER,
     SignatureVerifier,
 )
+from tests.support.examples import examples
 from tests.support.signing import public_key_base64, sign
 
 T = TypeVar("T")
@@ -527,7 +528,7 @@ def _timestamp_values() -> st.SearchStrategy[str]:
 
 
 @settings(
-    max_examples=300,
+    max_examples=examples(300),
     deadline=None,
     database=None,  # keep example files out of the shared working tree
     suppress_health_check=[HealthCheck.too_slow],

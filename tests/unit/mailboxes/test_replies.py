@@ -13,6 +13,7 @@ from chalicelib.errors import NotConfiguredError
 from chalicelib.mailboxes.replies import Replies, Threads, strip_quoted
 from chalicelib.mailboxes.reply_addresses import parse, reply_address, verifies
 from chalicelib.model import StoredMail
+from tests.support.examples import examples
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -139,7 +140,7 @@ def test_without_a_reply_secret_the_mailbox_fails_so_the_reply_waits_to_be_retri
         deliver(reply(address()), secret=None)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.from_regex(r"[a-z0-9_-]{1,30}", fullmatch=True),
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz234567", min_size=16, max_size=16),
@@ -154,7 +155,7 @@ def test_only_the_minted_signature_verifies_for_its_thread_and_sender(thread: st
     assert verifies(SECRET, thread, sig, sender) == (candidate == minted)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(max_size=120))
 def test_no_text_makes_the_reply_address_parser_raise(text: str) -> None:
     found = parse(text)

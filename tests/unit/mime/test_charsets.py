@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from chalicelib.mime import japanese
 from chalicelib.mime.charsets import codec_for, decode
 from chalicelib.mime.labels import WHATWG_LABELS
+from tests.support.examples import examples
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -21,7 +22,7 @@ def aws_env() -> str:
 
 
 PROPERTY = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 ALL_LABELS = sorted(label for labels in WHATWG_LABELS.values() for label in labels)
@@ -389,7 +390,7 @@ _JIS_TOKENS = [b"\x1b$B", b"\x1b(B", b"\x1b$@", b"\x1b(J", b"\x0e", b"\x0f", b"\
                b"\\", b"\x1b", b"%?", b"!A", b"!B", b"!]", b"!q", b"!r", b"\"L", b"-!", b"y|", b"\x7f", b"\x80"]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(st.sampled_from(_JIS_TOKENS), min_size=1, max_size=16).map(b"".join))
 def test_the_fast_iso2022jp_path_gives_the_walks_text(data: bytes) -> None:
     assert japanese.decode_iso2022jp(data) == japanese._walk_iso2022jp(data)

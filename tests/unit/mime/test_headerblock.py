@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from chalicelib.mime.headerblock import parse_block
 from tests.conftest import CORPUS, FIXTURES, ROOT
+from tests.support.examples import examples
 
 MAILS = [*sorted(CORPUS.glob("*.eml")), ROOT / "scripts" / "sample.eml"]
 SENDGRID = FIXTURES
@@ -288,13 +289,13 @@ def any_blocks(draw: st.DrawFn) -> bytes:
     return b"".join(line + draw(st.sampled_from(ends)) for line in [*lines, b""])
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(plain_blocks())
 def test_generated_plain_blocks_take_the_fast_path_and_agree(block: bytes) -> None:
     fast(block)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(any_blocks())
 def test_generated_blocks_agree_and_only_odd_ones_are_refused(block: bytes) -> None:
     ours = agrees(block)

@@ -22,6 +22,7 @@ from chalicelib.mime.labels import WHATWG_LABELS
 from chalicelib.mime.params import attachment_filename
 from chalicelib.mime.text import clean, no_surrogates
 from chalicelib.mime.words import decode_words
+from tests.support.examples import examples
 from tests.support.headers import parse_header_block
 
 
@@ -32,7 +33,7 @@ def aws_env() -> str:
 
 
 PROPERTY = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
@@ -552,7 +553,7 @@ _simple_entry = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(_simple_entry, min_size=1, max_size=4), st.sampled_from([",", ", ", " , "]))
 def test_the_fast_address_path_agrees_with_the_email_package(entries: list[str], separator: str) -> None:
     value = separator.join(entries)
@@ -564,7 +565,7 @@ _ASCII_PIECES = [*'ab =?QqBb_:;"<>@,.\t\r\n\x1b$()', "=?utf-8?q?caf=C3=A9?=", "=
 _ascii_value = st.lists(st.sampled_from(_ASCII_PIECES), max_size=12).map("".join)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(_ascii_value, st.sampled_from([None, "utf-8", "iso-2022-jp", "shift_jis", "windows-1252"]))
 def test_the_plain_value_shortcuts_give_what_the_careful_paths_give(value: str, hint: str | None) -> None:
     # A 7-bit str without ESC is returned as it is; the careful paths must agree on every such value.
@@ -578,7 +579,7 @@ _DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 _MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(
     st.sampled_from(["", *(f"{day}, " for day in _DAYS)]), st.integers(0, 39), st.sampled_from(_MONTH_NAMES),
     st.integers(0, 9999), st.integers(0, 29), st.integers(0, 69), st.integers(0, 69), st.sampled_from("+-"),

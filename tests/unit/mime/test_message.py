@@ -25,6 +25,7 @@ from chalicelib.mime.message import decode as decode_message
 from chalicelib.mime.scrub import scrubbed
 from chalicelib.model import InboundMail
 from tests.corpus.make_corpus import b_word, cp50220
+from tests.support.examples import examples
 from tests.support.headers import parse_header_block
 
 CRLF = b"\r\n"
@@ -111,7 +112,7 @@ _base64_text = st.builds(
 )
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=examples(1500), deadline=None)
 @given(st.one_of(_base64_text, st.binary(max_size=200)), st.integers(min_value=1, max_value=9))
 def test_the_in_place_base64_path_decodes_exactly_what_the_careful_one_does(text: bytes, step: int) -> None:
     # Any step size: the carry between steps is what this pins.
@@ -308,7 +309,7 @@ LABELS = st.sampled_from([
 CTES = st.sampled_from(
     [b"base64", b"quoted-printable", b"8bit", b"7bit", b"binary", b"x-uuencode", b"bogus", b"BASE64 "]
 )
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def assert_storable(mail: InboundMail) -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from chalicelib.mime import tree
 from chalicelib.mime.stdlib import original, raw_payload
 from tests.conftest import CORPUS, FIXTURES, ROOT
+from tests.support.examples import examples
 
 CORPUS_MAILS = sorted(CORPUS.glob("*.eml"))
 
@@ -113,7 +114,7 @@ def _mime(draw: st.DrawFn, depth: int = 0) -> bytes:
     return eol.join(headers) + eol + eol + body
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(_mime())
 def test_generated_messages_get_the_stdlib_tree(source: bytes) -> None:
     assert_same_tree(tree.parse(source), stdlib(source))

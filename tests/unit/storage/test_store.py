@@ -19,6 +19,7 @@ from chalicelib.errors import StorageUnavailableError
 from chalicelib.mime import message
 from chalicelib.storage.documents import document_json
 from chalicelib.storage.store import MailStore
+from tests.support.examples import examples
 
 # Strings that would confuse a careless splice: the key-and-null text itself,
 # quotes, backslashes, controls, non-ASCII and astral characters.
@@ -46,7 +47,7 @@ def _documents(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(_documents())
 def test_the_document_json_is_exactly_what_json_dumps_writes(document: dict[str, Any]) -> None:
     assert document_json(document) == json.dumps(document, ensure_ascii=False, separators=(",", ":"))
