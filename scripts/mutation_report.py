@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENTS = Path(__file__).resolve().parent / "equivalent_mutants.toml"
 # "chalicelib.api.cursor.x_decode__mutmut_3: survived"; a method's mutant is named xǁClassǁmethod__mutmut_N.
-_LINE = re.compile(r"\s*(chalicelib\.\S+__mutmut_\d+): (\w+)")
+_LINE = re.compile(r"\s*(chalicelib\.\S+__mutmut_\d+): (\w[\w ]*\w|\w)\s*$")
 
 
 def verdicts(text: str) -> dict[str, tuple[str, str]]:
@@ -38,6 +38,8 @@ def verdicts(text: str) -> dict[str, tuple[str, str]]:
 _LITERAL = re.compile(r"""[bfr]*"(?:[^"\\]|\\.)*"|[bfr]*'(?:[^'\\]|\\.)*'|\bNone\b""")
 _MESSAGE = re.compile(r"raise |storage_error\(|log\.\w+\(|logs\.line\(|Error\(")
 _CODEC = re.compile(r"\.(?:en|de)code\(")
+# A mutant that made the tests time out was noticed as surely as one that failed them.
+DETECTED = frozenset({"killed", "timeout"})
 
 
 def by_rule(diff: str) -> str | None:
@@ -63,14 +65,16 @@ def report(found: dict[str, tuple[str, str]], explained: dict[str, str]) -> tupl
     for module in sorted(counts):
         count = counts[module]
         total = sum(count.values())
-        survivors = [name for name, (owner, verdict) in found.items() if owner == module and verdict != "killed"]
+        survivors = [name for name, (owner, verdict) in found.items() if owner == module and verdict not in DETECTED]
         known = sum(name in explained for name in survivors)
-        lines.append(f"{module:40}  {count['killed']:6}  {total:5}  {count['killed'] / total:5.0%}  "
-                     f"{len(survivors)} ({known})")
-    killed = sum(count["killed"] for count in counts.values())
+        detected = sum(count[verdict] for verdict in DETECTED)
+        lines.append(f"{module:40}  {detected:6}  {total:5}  {detected / total:5.0%}  {len(survivors)} ({known})")
+    killed = sum(count[verdict] for count in counts.values() for verdict in DETECTED)
     total = sum(sum(count.values()) for count in counts.values())
     lines.append(f"{'all':40}  {killed:6}  {total:5}  {killed / max(total, 1):5.0%}")
-    unexplained = sorted(name for name, (_, verdict) in found.items() if verdict != "killed" and name not in explained)
+    unexplained = sorted(
+        name for name, (_, verdict) in found.items() if verdict not in DETECTED and name not in explained
+    )
     lines += ["", "Survivors explained:"]
     lines += [f"  {name}: {explained[name]}" for name in sorted(explained) if name in found]
     lines += ["", "Survivors unexplained (kill them, or explain them in scripts/equivalent_mutants.toml):"]
@@ -88,7 +92,7 @@ def main() -> int:
     found = verdicts(_mutmut("results", "--all", "true"))
     explained: dict[str, str] = tomllib.loads(EQUIVALENTS.read_text())["equivalent"]
     for name, (_, verdict) in found.items():
-        if verdict != "killed" and name not in explained:
+        if verdict not in DETECTED and name not in explained:
             reason = by_rule(_mutmut("show", name))
             if reason:
                 explained[name] = reason

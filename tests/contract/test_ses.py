@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from botocore.exceptions import EndpointConnectionError
 from chalice.test import Client
 
 from chalicelib.errors import MalformedMailError, StorageUnavailableError
@@ -185,6 +186,19 @@ def test_a_storage_outage_raises_so_sqs_retries(ses_client: Client, s3: Any, dyn
     dynamodb.delete_table(TableName=TABLE)
     with pytest.raises(StorageUnavailableError):
         deliver(ses_client, s3, "ses/m6", message(6), ["info@example.com"])
+
+
+def test_a_corrupt_object_that_cannot_be_set_aside_raises_so_sqs_retries(
+    ses_client: Client, s3: Any, dynamodb: Any
+) -> None:
+    """Dropping the notice would lose the only pointer to the object: it is kept for a retry instead."""
+    def down(**kwargs: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://s3.example")
+
+    services.s3().meta.events.register("before-parameter-build.s3.CopyObject", down)
+    with pytest.raises(StorageUnavailableError, match=r"^S3 CopyObject failed \(EndpointConnectionError\)$"):
+        deliver(ses_client, s3, "ses/bad", b"", ["info@example.com"])
+    assert mail_ids(dynamodb) == []
 
 
 def test_sns_envelopes_and_raw_delivery_are_both_read() -> None:

@@ -8,8 +8,11 @@ a proxy, a closed port and killed processes; these are the fast, exact ones.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -17,10 +20,11 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from chalice.test import Client
 
+from chalicelib.mime import message
 from chalicelib.storage import store as store_module
 from chalicelib.wiring import services
 from scripts.send_mail import build_body
-from tests.conftest import BUCKET, TABLE, mail_path, read_headers
+from tests.conftest import BUCKET, QUEUE, TABLE, mail_path, read_headers
 
 Hook = Callable[..., Any]
 
@@ -146,6 +150,38 @@ def test_our_own_commit_whose_answer_was_lost_is_stored_once_and_not_a_duplicate
     assert state == {"status": "pending", "attempts": 0, "error": None}
     assert [i["sk"]["S"] for i in dynamodb.scan(TableName=TABLE)["Items"]] in (
         ["mail", "to#box@example.com"], ["to#box@example.com", "mail"])
+    assert queued() == [{"id": body["id"]}]  # and handed on: a pending mail no message names would wait forever
+
+
+def queued() -> list[Any]:
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(message["Body"]) for message in messages]
+
+
+def test_a_duplicate_of_an_untracked_mail_is_a_duplicate(client: Client) -> None:
+    """Without a handoff queue a mail has no status: its redelivery (other bytes) is still a plain duplicate."""
+    mail, received = message.decode(eml(10), mode="raw"), datetime(2026, 11, 30, tzinfo=UTC)
+    first = services.store().save(mail, b"first delivery", "message/rfc822", received, track=False)
+    again = services.store().save(mail, b"second delivery", "message/rfc822", received, track=False)
+    assert (first.duplicate, first.status) == (False, None)
+    assert again == store_module.Saved(first.id, duplicate=True, status=None)
+
+
+def test_every_object_goes_with_its_sha256_so_s3_refuses_bytes_changed_on_the_way(
+    client: Client, inject: Callable[[str, str, Hook], None]
+) -> None:
+    sent: list[tuple[str, str, str]] = []
+
+    def note(params: dict[str, Any], **kwargs: Any) -> None:
+        body = params["Body"]
+        sent.append((params["Key"].rsplit("/", 1)[1], params.get("ChecksumSHA256", ""),
+                     base64.b64encode(hashlib.sha256(body).digest()).decode()))
+
+    inject("s3", "PutObject", note)
+    assert post(client, eml(11, attachment=b"\x00\x01\x02")).status_code == 200
+    assert [(name, given == computed) for name, given, computed in sent] == [("raw", True), ("1", True)]
 
 
 def test_a_duplicate_whose_first_delivery_cannot_be_read_is_503(
