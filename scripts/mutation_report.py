@@ -40,6 +40,7 @@ _MESSAGE = re.compile(r"raise |storage_error\(|log\.\w+\(|logs\.line\(|Error\(")
 _CODEC = re.compile(r"\.(?:en|de)code\(")
 # A mutant that made the tests time out was noticed as surely as one that failed them.
 DETECTED = frozenset({"killed", "timeout"})
+NOT_RUN = "not checked"
 
 
 def by_rule(diff: str) -> str | None:
@@ -57,23 +58,31 @@ def by_rule(diff: str) -> str | None:
 
 
 def report(found: dict[str, tuple[str, str]], explained: dict[str, str]) -> tuple[list[str], int]:
-    """The report's lines, and how many survivors no one has explained."""
-    counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for module, verdict in found.values():
-        counts[module][verdict] += 1
-    lines = ["module                                    killed  total  score  survivors (explained)"]
-    for module in sorted(counts):
-        count = counts[module]
-        total = sum(count.values())
-        survivors = [name for name, (owner, verdict) in found.items() if owner == module and verdict not in DETECTED]
-        known = sum(name in explained for name in survivors)
-        detected = sum(count[verdict] for verdict in DETECTED)
-        lines.append(f"{module:40}  {detected:6}  {total:5}  {detected / total:5.0%}  {len(survivors)} ({known})")
-    killed = sum(count[verdict] for count in counts.values() for verdict in DETECTED)
-    total = sum(sum(count.values()) for count in counts.values())
-    lines.append(f"{'all':40}  {killed:6}  {total:5}  {killed / max(total, 1):5.0%}")
+    """The report's lines, and how many survivors no one has explained.
+
+    The score is the share of the mutants run that the tests caught, the ones
+    explained as equivalent left out (no test could catch them); ``killed`` is the
+    raw share. Mutants not run yet (a run cut short) are counted apart.
+    """
+    rows: dict[str, Counter[str]] = defaultdict(Counter)
+    for name, (module, verdict) in found.items():
+        kind = "caught" if verdict in DETECTED else "not run" if verdict == NOT_RUN else "survived"
+        rows[module][kind] += 1
+        rows[module]["explained"] += kind == "survived" and name in explained
+    lines = ["module                                  mutants  not run  caught  survived (explained)  killed  score"]
+    for module in [*sorted(rows), "all"]:
+        row = rows[module] if module != "all" else sum(rows.values(), Counter())
+        run = row["caught"] + row["survived"]
+        killed = f"{row['caught'] / run:6.0%}" if run else "     -"
+        scored = run - row["explained"]
+        score = f"{row['caught'] / scored:6.0%}" if scored else "     -"
+        lines.append(
+            f"{module:38}  {run + row['not run']:7}  {row['not run']:7}  {row['caught']:6}  "
+            f"{row['survived']:8} ({row['explained']:3})       {killed}  {score}"
+        )
     unexplained = sorted(
-        name for name, (_, verdict) in found.items() if verdict not in DETECTED and name not in explained
+        name for name, (_, verdict) in found.items()
+        if verdict not in DETECTED and verdict != NOT_RUN and name not in explained
     )
     lines += ["", "Survivors explained:"]
     lines += [f"  {name}: {explained[name]}" for name in sorted(explained) if name in found]
@@ -92,11 +101,14 @@ def main() -> int:
     found = verdicts(_mutmut("results", "--all", "true"))
     explained: dict[str, str] = tomllib.loads(EQUIVALENTS.read_text())["equivalent"]
     for name, (_, verdict) in found.items():
-        if verdict not in DETECTED and name not in explained:
+        if verdict not in DETECTED and verdict != NOT_RUN and name not in explained:
             reason = by_rule(_mutmut("show", name))
             if reason:
                 explained[name] = reason
     lines, unexplained = report(found, explained)
+    not_run = sum(verdict == NOT_RUN for _, verdict in found.values())
+    if not_run:
+        lines += ["", f"{not_run} mutants not run yet: `make mutate` goes on where the last run stopped."]
     print("\n".join(lines))
     return 1 if unexplained else 0
 

@@ -147,6 +147,21 @@ def test_a_stored_mail_is_pending_then_delivered_to_its_mailbox(handoff_client: 
     assert queue_depth(sqs, QUEUE) == 0
 
 
+def test_a_handler_reads_the_mails_bytes_and_its_message(handoff_client: Client, sqs: Any) -> None:
+    read: list[tuple[str, bytes]] = []
+
+    def reader(mail: StoredMail) -> None:
+        read.append((str(mail.message()["Subject"]), mail.raw_message()))
+
+    use_router(Route("reader", always, reader))
+    source = eml(2, subject_="Bytes, please")
+    body, content_type = build_body(source, raw=True)
+    answer = json.loads(handoff_client.http.post(mail_path(), body=body, headers={"Content-Type": content_type}).body)
+    drain(sqs)
+    assert read == [("Bytes, please", source)]
+    assert processing(handoff_client, answer["id"]) == {"status": "delivered", "attempts": 1, "error": None}
+
+
 def test_the_shipped_replies_mailbox_files_the_reply_under_its_thread(handoff_client: Client, sqs: Any) -> None:
     address = reply_address(REPLY_SECRET, "ticket-42", "c2@example.org", "example.com")
     answer = post(handoff_client, eml(2, to=address,

@@ -412,6 +412,10 @@ def test_every_request_logs_one_line_without_secrets_or_content(
         "stored", "duplicate", "AuthenticationError", "MalformedMailError",
         "NotFoundError", "AuthenticationError", "StorageUnavailableError",
     ]
+    stored = json.loads(lines[0])
+    assert (stored["route"], stored["status"], stored["bytes"], stored["attachments"]) == (
+        "POST /mails", 200, len(body), 0
+    )
     everything = "\n".join(
         f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in log_records.records
     )

@@ -227,3 +227,37 @@ def test_mailboxes_past_one_transaction_go_in_batches_dynamodb_accepts(
     assert sizes == [25, 25, 11]  # DynamoDB takes at most 25 writes a call; 99 went in the transaction
     entries = [i for i in dynamodb.scan(TableName=TABLE)["Items"] if i["sk"]["S"] != "mail"]
     assert len(entries) == 160
+
+
+def test_mailbox_entries_dynamodb_leaves_unprocessed_are_written_again(client: Client, dynamodb: Any) -> None:
+    """BatchWriteItem may write part of a batch (throttling) and name the rest: those are sent again."""
+    sent: list[list[Any]] = []
+
+    def note(params: dict[str, Any], **kwargs: Any) -> None:
+        sent.append(params["RequestItems"][TABLE])
+
+    def throttle_first(parsed: dict[str, Any], **kwargs: Any) -> None:
+        if len(sent) == 1:
+            parsed["UnprocessedItems"] = {TABLE: sent[0][-3:]}
+
+    ddb = services.dynamodb()
+    ddb.meta.events.register("before-parameter-build.dynamodb.BatchWriteItem", note)
+    ddb.meta.events.register("after-call.dynamodb.BatchWriteItem", throttle_first)
+    try:
+        body, content_type = build_body(eml(12), envelope_to=[f"r{n:03d}@example.com" for n in range(105)])
+        assert client.http.post(mail_path(), body=body, headers={"Content-Type": content_type}).status_code == 200
+    finally:
+        ddb.meta.events.unregister("before-parameter-build.dynamodb.BatchWriteItem", note)
+        ddb.meta.events.unregister("after-call.dynamodb.BatchWriteItem", throttle_first)
+    assert [len(batch) for batch in sent] == [6, 3]  # 99 went in the transaction; 3 of the 6 sent again
+    assert sent[1] == sent[0][-3:]
+
+
+def test_a_batch_of_mailbox_entries_storage_cannot_take_is_503_naming_the_call(
+    client: Client, inject: Callable[[str, str, Hook], None]
+) -> None:
+    inject("dynamodb", "BatchWriteItem", down)
+    body, content_type = build_body(eml(13), envelope_to=[f"r{n:03d}@example.com" for n in range(100)])
+    assert answer(client.http.post(mail_path(), body=body, headers={"Content-Type": content_type})) == (
+        503, {"Code": "StorageUnavailableError", "Message": "DynamoDB BatchWriteItem failed (EndpointConnectionError)"}
+    )

@@ -10,6 +10,7 @@ RESULTS = """
     chalicelib.api.cursor.x_decode__mutmut_3: timeout
     chalicelib.storage.store.xǁMailStoreǁsave__mutmut_1: survived
     chalicelib.storage.store.xǁMailStoreǁsave__mutmut_2: no tests
+    chalicelib.storage.store.xǁMailStoreǁsave__mutmut_3: not checked
 """
 
 
@@ -20,15 +21,17 @@ def test_each_mutant_is_read_with_its_module_and_verdict() -> None:
         "chalicelib.api.cursor.x_decode__mutmut_3": ("chalicelib.api.cursor", "timeout"),
         "chalicelib.storage.store.xǁMailStoreǁsave__mutmut_1": ("chalicelib.storage.store", "survived"),
         "chalicelib.storage.store.xǁMailStoreǁsave__mutmut_2": ("chalicelib.storage.store", "no tests"),
+        "chalicelib.storage.store.xǁMailStoreǁsave__mutmut_3": ("chalicelib.storage.store", "not checked"),
     }
 
 
-def test_the_score_counts_timeouts_as_caught_and_names_each_unexplained_survivor() -> None:
+def test_the_score_counts_timeouts_as_caught_leaves_equivalents_and_unrun_mutants_out() -> None:
     found = verdicts(RESULTS)
     lines, unexplained = report(found, {"chalicelib.api.cursor.x_decode__mutmut_2": "equivalent: why"})
-    assert lines[1].split() == ["chalicelib.api.cursor", "2", "3", "67%", "1", "(1)"]
-    assert lines[2].split() == ["chalicelib.storage.store", "0", "2", "0%", "2", "(0)"]
-    assert lines[3].split() == ["all", "2", "5", "40%"]
+    # module, mutants, not run, caught, survived (explained), killed, score
+    assert lines[1].split() == ["chalicelib.api.cursor", "3", "0", "2", "1", "(", "1)", "67%", "100%"]
+    assert lines[2].split() == ["chalicelib.storage.store", "3", "1", "0", "2", "(", "0)", "0%", "0%"]
+    assert lines[3].split() == ["all", "6", "1", "2", "3", "(", "1)", "40%", "50%"]
     assert unexplained == 2
     assert "  chalicelib.api.cursor.x_decode__mutmut_2: equivalent: why" in lines
     assert lines[-2:] == [

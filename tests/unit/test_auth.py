@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from chalicelib.api.tokens import check_bearer
 from chalicelib.config import ReadToken
+from chalicelib.constant_time import matches_any
 from chalicelib.errors import AuthenticationError, NotConfiguredError
-from chalicelib.ingress.credentials import check_ingest
+from chalicelib.ingress.credentials import check_ingest, presented_credentials
 from tests.support.examples import examples
 
 PAIRS = (("sendgrid", "secret-1"), ("sendgrid", "secret-2"))
@@ -32,6 +33,29 @@ def basic(text: str) -> str:
 )
 def test_any_configured_pair_is_accepted_by_query_or_basic(query, authorization) -> None:
     assert check_ingest(PAIRS, query, authorization) == "sendgrid"
+
+
+@pytest.mark.parametrize(
+    ("authorization", "pair"),
+    [
+        ("Basic  " + base64.b64encode(b"key:secret").decode(), ("key", "secret")),  # two blanks after the scheme
+        (basic("key:sec:ret"), ("key", "sec:ret")),  # RFC 7617: the user-id ends at the first colon
+        (basic("key:"), ("key", "")),
+    ],
+)
+def test_basic_credentials_are_read_as_rfc_7617_writes_them(authorization: str, pair: tuple[str, str]) -> None:
+    assert presented_credentials(None, authorization) == pair
+
+
+def test_junk_in_a_basic_value_is_refused_not_skipped() -> None:
+    valid = base64.b64encode(b"sendgrid:secret-1").decode()
+    assert presented_credentials(None, f"Basic {valid[:8]}!{valid[8:]}") is None
+    assert presented_credentials(None, f"Basic {valid[:8]}\n{valid[8:]}") is None
+
+
+def test_a_lone_surrogate_is_compared_not_raised_on() -> None:
+    assert matches_any("\udc80", ["\udc80"]) is True
+    assert matches_any("\udc80", ["sendgrid\x00secret-1"]) is False
 
 
 @pytest.mark.parametrize(
