@@ -24,7 +24,7 @@ test: $(STAMP) lint docs
 	$(BIN)/python -m pytest -n $(WORKERS) -m "not slow"
 	$(BIN)/python -m pytest -m slow
 
-# The loop while changing code: unit, contract and example tests (about 80 s); property tests draw a fifth of
+# The loop while changing code: unit, contract and example tests (about a minute); property tests draw a fifth of
 # their examples (tests/support/examples.py), `make test` all of them.
 quick: $(STAMP)
 	EXAMPLES_SCALE=0.2 $(BIN)/python -m pytest -n $(WORKERS) -q tests/unit tests/contract tests/examples

@@ -25,6 +25,7 @@ function never imports it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -171,6 +172,12 @@ class MailStack:
         handoff.router = Router([Route(name, when, handler), *handoff.router.routes])
 
 
+@functools.cache
+def _session() -> boto3.session.Session:
+    """One boto3 session for the fixture's own calls: each new one loads botocore's models again (~0.3 s)."""
+    return boto3.session.Session()
+
+
 @pytest.fixture(scope="session")
 def mail_emulator() -> Iterator[str]:
     """moto's server on a free local port, for the session."""
@@ -203,7 +210,7 @@ def mail_stack(mail_emulator: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     requests.post(f"{mail_emulator}/moto-api/reset", timeout=10).raise_for_status()
-    create_resources(stage["MAILS_TABLE"], stage["MAILS_BUCKET"], queue=stage["MAILS_QUEUE"],
+    create_resources(stage["MAILS_TABLE"], stage["MAILS_BUCKET"], _session(), queue=stage["MAILS_QUEUE"],
                      ses_queue=stage["SES_QUEUE"])
     services.reset()
     yield MailStack(mail_emulator, token)
