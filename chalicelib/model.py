@@ -143,7 +143,7 @@ class StoredMail:
     attachments: list[dict[str, Any]]
     document: dict[str, Any] = field(repr=False, compare=False)
     content: Content | None = field(default=None, repr=False, compare=False)
-    _message: list[bytes] = field(default_factory=list, init=False, repr=False, compare=False)
+    _message: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_document(cls, document: dict[str, Any], content: Content | None = None) -> StoredMail:
@@ -180,9 +180,10 @@ class StoredMail:
 
         Read once, then kept for the life of this object.
         """
-        if not self._message:
-            self._message.append(self._content().raw_message(self.document))
-        return self._message[0]
+        if self._message is None:
+            object.__setattr__(self, "_message", self._content().raw_message(self.document))  # frozen: a cache
+        assert self._message is not None
+        return self._message
 
     def message(self) -> EmailMessage:
         """``raw_message()`` parsed by the stdlib with its modern policy; a new object each call."""

@@ -91,13 +91,13 @@ def deliver(
     message = _receive(mail_id)
     if message is None and not duplicate:
         raise DeliveryRefused(f"mail {mail_id} was stored but never reached the handoff queue")
-    exception = _hand_off(mail_id, message) if message is not None else None
+    route, exception = _hand_off(mail_id, message) if message is not None else (None, None)
     mail = StoredMail.from_document(services.store().document(mail_id), services.content())
+    if route is None:  # a duplicate whose handoff ran before: the mailbox it took, by the same table
+        route = services.handoff().router.route(mail).name
     processing = mail.document["processing"] or {}
     status = "failed" if exception is not None else processing.get("status", "untracked")
-    return Delivered(
-        status, services.handoff().router.route(mail).name, processing.get("error"), mail, duplicate, exception
-    )
+    return Delivered(status, route, processing.get("error"), mail, duplicate, exception)
 
 
 def _source(eml: bytes | str | os.PathLike[str]) -> bytes:
@@ -132,31 +132,35 @@ def _receive(mail_id: str) -> dict[str, Any] | None:
     queue = services.queue()
     if queue is None:
         raise DeliveryRefused("MAILS_QUEUE is not set: no handoff to run")
-    sqs, url = boto3.client("sqs"), queue.url()
     deadline = time.monotonic() + QUEUE_WAIT_SECONDS
     while time.monotonic() < deadline:
-        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
-        messages = received.get("Messages", [])
-        for message in messages:
+        messages = _sqs().receive_message(QueueUrl=queue.url(), MaxNumberOfMessages=10, AttributeNames=["All"])
+        for message in messages.get("Messages", []):
             if json.loads(message["Body"]).get("id") == mail_id:
                 return dict(message)
-            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
-        if not messages:
+            queue.delay(message["ReceiptHandle"], 0)
+        if not messages.get("Messages"):
             return None
     return None
 
 
-def _hand_off(mail_id: str, message: dict[str, Any]) -> Exception | None:
-    """The handoff as the SQS event source runs it: the message is deleted once the handler is done."""
-    receive_count = int(message["Attributes"]["ApproximateReceiveCount"])
+def _hand_off(mail_id: str, message: dict[str, Any]) -> tuple[str | None, Exception | None]:
+    """The handoff as the SQS event source runs it, the message deleted once the handler is done.
+
+    The route the attempt took, and the handler's own exception when it raised.
+    """
+    handoff = services.handoff()
     try:
-        services.handoff().process(mail_id, receive_count, message["ReceiptHandle"])
+        attempt = handoff.process(mail_id, int(message["Attributes"]["ApproximateReceiveCount"]),
+                                  message["ReceiptHandle"])
     except HandlerError as exc:
-        return exc.__cause__ if isinstance(exc.__cause__, Exception) else exc  # the handler's own
-    except Exception as exc:
-        return exc
-    boto3.client("sqs").delete_message(QueueUrl=services.handoff().queue.url(), ReceiptHandle=message["ReceiptHandle"])
-    return None
+        return exc.route, exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+    _sqs().delete_message(QueueUrl=handoff.queue.url(), ReceiptHandle=message["ReceiptHandle"])
+    return attempt.route, None
+
+
+def _sqs() -> Any:
+    return boto3.client("sqs")
 
 
 @dataclass

@@ -25,9 +25,7 @@ from chalice.cli.filewatch import RESTART_REQUEST_RC
 from chalice.cli.filewatch.eventbased import WatchdogWorkerProcess
 
 from scripts.processes import dying_with_parent
-from scripts.watch import ROOT, is_app_code, restarts_for, watch_app_code
-
-__all__ = ["ROOT", "is_app_code", "main", "restarts_for"]
+from scripts.watch import watch_app_code
 
 
 class Worker(WatchdogWorkerProcess):

@@ -44,6 +44,16 @@ class LambdaContext:
         return 25_000
 
 
+def download(mail_id: str, what: str) -> dict[str, Any]:
+    """``GET /mails/{id}/raw`` or ``/eml`` as API Gateway hands it to Lambda, and Lambda's answer."""
+    event = api_gateway_event(
+        "GET", f"/mails/{mail_id}/{what}", f"/mails/{{mail_id}}/{what}",
+        headers={"Authorization": f"Bearer {TOKEN}", "Accept": "*/*"}, path_parameters={"mail_id": mail_id},
+    )
+    answer: dict[str, Any] = app_module.app(event, LambdaContext())
+    return answer
+
+
 def test_shift_jis_and_binary_bytes_survive_api_gateways_base64_body(configured: str) -> None:
     text = "①㈱～ 日本語の本文"
     attachment = bytes(range(256))
@@ -78,26 +88,12 @@ def test_shift_jis_and_binary_bytes_survive_api_gateways_base64_body(configured:
     assert mail["text"] == text
     assert mail["attachments"][0]["size"] == 256
 
-    raw = app_module.app(
-        api_gateway_event(
-            "GET", f"/mails/{mail_id}/raw", "/mails/{mail_id}/raw",
-            headers={"Authorization": f"Bearer {TOKEN}", "Accept": "*/*"},
-            path_parameters={"mail_id": mail_id},
-        ),
-        LambdaContext(),
-    )
+    raw = download(mail_id, "raw")
     assert raw["isBase64Encoded"] is True
     assert base64.b64decode(raw["body"]) == body
 
     # The message rebuilt from that post goes out as bytes too: message/rfc822 is a declared binary type.
-    eml = app_module.app(
-        api_gateway_event(
-            "GET", f"/mails/{mail_id}/eml", "/mails/{mail_id}/eml",
-            headers={"Authorization": f"Bearer {TOKEN}", "Accept": "*/*"},
-            path_parameters={"mail_id": mail_id},
-        ),
-        LambdaContext(),
-    )
+    eml = download(mail_id, "eml")
     assert (eml["statusCode"], eml["isBase64Encoded"], eml["headers"]["Content-Type"]) == (200, True, "message/rfc822")
     rebuilt = BytesParser(policy=policy.default).parsebytes(base64.b64decode(eml["body"]))
     assert rebuilt.get_body(("plain",)).get_content() == text

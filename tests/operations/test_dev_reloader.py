@@ -15,11 +15,11 @@ from watchdog import events
 
 from chalicelib.storage import schema
 from scripts import dev_state
-from scripts.chalice_local import ROOT, restarts_for
 from scripts.consumers import HandoffLines, handoff_line
 from scripts.dev import requeue_unfinished
 from scripts.emulator import changes_state
 from scripts.sqs_poller import Poller
+from scripts.watch import ROOT, restarts_for
 from tests.conftest import QUEUE, TABLE
 
 LIB = ROOT / "chalicelib"
@@ -101,29 +101,23 @@ def test_the_consumers_print_the_line_beside_the_json_one(capsys: pytest.Capture
     assert capsys.readouterr().out == "iawnzw → inbox: delivered\n"
 
 
+def signed(service: str, method: str = "POST", target: str | None = None) -> dict[str, str]:
+    """A request's environ as moto's server sees it, signed for ``service``."""
+    environ = {"REQUEST_METHOD": method, "HTTP_AUTHORIZATION": SIGNED.format(service=service)}
+    return environ if target is None else {**environ, "HTTP_X_AMZ_TARGET": target}
+
+
 @pytest.mark.parametrize(
     ("environ", "changes"),
     [
-        ({"REQUEST_METHOD": "PUT", "HTTP_AUTHORIZATION": SIGNED.format(service="s3")}, True),
-        ({"REQUEST_METHOD": "DELETE", "HTTP_AUTHORIZATION": SIGNED.format(service="s3")}, True),
-        ({"REQUEST_METHOD": "POST", "HTTP_AUTHORIZATION": SIGNED.format(service="s3")}, True),
-        ({"REQUEST_METHOD": "GET", "HTTP_AUTHORIZATION": SIGNED.format(service="s3")}, False),
-        ({"REQUEST_METHOD": "HEAD", "HTTP_AUTHORIZATION": SIGNED.format(service="s3")}, False),
-        ({"REQUEST_METHOD": "POST", "HTTP_AUTHORIZATION": SIGNED.format(service="dynamodb"),
-          "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.TransactWriteItems"}, True),
-        ({"REQUEST_METHOD": "POST", "HTTP_AUTHORIZATION": SIGNED.format(service="dynamodb"),
-          "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.UpdateItem"}, True),
-        ({"REQUEST_METHOD": "POST", "HTTP_AUTHORIZATION": SIGNED.format(service="dynamodb"),
-          "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.CreateTable"}, True),
-        ({"REQUEST_METHOD": "POST", "HTTP_AUTHORIZATION": SIGNED.format(service="dynamodb"),
-          "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.GetItem"}, False),
-        ({"REQUEST_METHOD": "POST", "HTTP_AUTHORIZATION": SIGNED.format(service="dynamodb"),
-          "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.Query"}, False),
-        ({"REQUEST_METHOD": "POST", "HTTP_AUTHORIZATION": SIGNED.format(service="dynamodb"),
-          "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.DescribeTable"}, False),
+        *[(signed("s3", method), True) for method in ("PUT", "DELETE", "POST")],
+        *[(signed("s3", method), False) for method in ("GET", "HEAD")],
+        *[(signed("dynamodb", target=f"DynamoDB_20120810.{action}"), True)
+          for action in ("TransactWriteItems", "UpdateItem", "CreateTable")],
+        *[(signed("dynamodb", target=f"DynamoDB_20120810.{action}"), False)
+          for action in ("GetItem", "Query", "DescribeTable")],
         # SQS is not journaled: a replayed receive or delete would name a message that no longer is.
-        ({"REQUEST_METHOD": "POST", "HTTP_AUTHORIZATION": SIGNED.format(service="sqs"),
-          "HTTP_X_AMZ_TARGET": "AmazonSQS.SendMessage"}, False),
+        (signed("sqs", target="AmazonSQS.SendMessage"), False),
         ({"REQUEST_METHOD": "PUT"}, False),  # unsigned: a presigned link, or the emulator's own API
     ],
 )
