@@ -2,9 +2,12 @@
 
 One request must end inside Lambda's 25 s timeout (and so API Gateway's 29 s):
 one call takes at most 2 attempts x (1 s connect + 2 s read) + 1 s backoff =
-7 s. Fewer, shorter attempts cost nothing, because a 503 makes the provider
-retry and every write is idempotent. The budget is worked through in
-docs/design/reliability.md.
+7 s. A delivery makes three sequential round trips whatever its attachment
+count (all its S3 objects at once, the transaction, the queue's message), so
+at most 21 s; the objects past PARALLEL_PUTS, and a container's first
+GetQueueUrl, are rounds beyond those. Fewer, shorter attempts cost nothing,
+because a 503 makes the provider retry and every write is idempotent. The
+budget is worked through in docs/design/reliability.md.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ BOTO_CONFIG = Config(
 # Presigned links must be SigV4: newer regions and KMS-encrypted objects refuse SigV2.
 # Every PutObject carries its body's ChecksumSHA256, which S3 verifies, so
 # botocore need not hash the body a second time to sign it.
-S3_CONFIG = BOTO_CONFIG.merge(Config(signature_version="s3v4", s3={"payload_signing_enabled": False}))
+# A delivery writes its objects at once, on at most this many threads and
+# connections (chalicelib/storage/store.py): the original, the document and
+# up to PARALLEL_PUTS - 2 attachments in one S3 round trip.
+PARALLEL_PUTS = 32
+S3_CONFIG = BOTO_CONFIG.merge(
+    Config(signature_version="s3v4", s3={"payload_signing_enabled": False}, max_pool_connections=PARALLEL_PUTS)
+)
 
 # What botocore raises: a service's answer, or no answer at all.
 AWS_ERRORS = (BotoCoreError, ClientError)

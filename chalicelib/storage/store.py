@@ -1,4 +1,4 @@
-"""MailStore: the S3 objects first, then one conditional DynamoDB transaction, the commit point.
+"""MailStore: the S3 objects first, all at once, then one conditional DynamoDB transaction, the commit point.
 
 Either the whole mail is visible or none of it is: the transaction writes the
 mail item and its mailbox entries, and fails if the item exists, which is how a
@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import threading
 import uuid
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -19,9 +21,9 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import StorageUnavailableError
-from chalicelib.model import Attachment, InboundMail
+from chalicelib.model import InboundMail
 from chalicelib.storage import documents, schema
-from chalicelib.storage.boto import AWS_ERRORS, error_code, storage_error
+from chalicelib.storage.boto import AWS_ERRORS, PARALLEL_PUTS, error_code, storage_error
 from chalicelib.storage.reads import MESSAGE_TYPE, MailReads, ObjectRef
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,33 @@ class _Delivery:
     @property
     def own_raw(self) -> bool:
         return self.raw_key is None
+
+
+@dataclass(frozen=True)
+class _Put:
+    """One object of a delivery, to be written with the others at once."""
+
+    key: str
+    body: bytes | bytearray | memoryview
+    content_type: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The threads that write a delivery's objects, made on first use and kept for the container's life.
+
+    Bounded at PARALLEL_PUTS, the S3 client's own connection pool: a mail with
+    more objects than that waits for a free thread, never opens more connections.
+    """
+    global _POOL  # noqa: PLW0603 - one pool per process, as the clients are
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=PARALLEL_PUTS, thread_name_prefix="s3-put")
+        return _POOL
 
 
 def _checksum(digest: bytes) -> str:
@@ -100,8 +129,8 @@ class MailStore(MailReads):
         raw_digest = hashlib.sha256(raw).digest()
         id_ = schema.mail_id(mail, raw_digest.hex())
         delivery = _Delivery(id_, schema.object_prefix(id_, raw_digest.hex()), raw_digest, raw_key)
-        self._put_objects(delivery, mail, raw, raw_content_type)
-        item = self._mail_item(delivery, mail, raw, raw_content_type, received, track)
+        item, document = self._mail_item(delivery, mail, raw, raw_content_type, received, track)
+        self._put_all(self._objects(delivery, mail, raw, raw_content_type, document))
         # An address too long for a key gets no mailbox: the mail is stored, and found by id or in "all".
         entries = [_mailbox_entry(item, address) for address in mail.recipients() if schema.box_fits(address)]
         committed = self._transact(item, entries[:TRANSACTION_MAILBOXES])
@@ -126,29 +155,53 @@ class MailStore(MailReads):
         except AWS_ERRORS as exc:
             raise storage_error("S3 PutObject", exc) from exc
 
-    def _put_objects(self, delivery: _Delivery, mail: InboundMail, raw: bytes, raw_content_type: str) -> None:
-        """The original (unless it is in the bucket already), then each attachment."""
+    def _objects(
+        self, delivery: _Delivery, mail: InboundMail, raw: bytes, raw_content_type: str, document: bytes | None
+    ) -> list[_Put]:
+        """The original (unless it is in the bucket already), each attachment, and a document too large for the item."""
+        puts: list[_Put] = []
         if delivery.own_raw:
             # moto's S3 drops a multipart/form-data body, and the original type is
             # not the object's type anyway: it is kept beside it.
-            self._put(
+            puts.append(_Put(
                 schema.raw_object(delivery.prefix), raw, "application/octet-stream",
-                Metadata={"original-content-type": _metadata(raw_content_type)},
-                ChecksumSHA256=_checksum(delivery.raw_digest),
-            )
-        for attachment in mail.attachments:
-            self._put_attachment(delivery.prefix, attachment)
+                {"Metadata": {"original-content-type": _metadata(raw_content_type)},
+                 "ChecksumSHA256": _checksum(delivery.raw_digest)},
+            ))
+        puts += [
+            _Put(schema.attachment_object(delivery.prefix, attachment.index), attachment.data,
+                 attachment.content_type, {"ChecksumSHA256": _checksum(bytes.fromhex(attachment.sha256))})
+            for attachment in mail.attachments
+        ]
+        if document is not None:
+            puts.append(_Put(schema.document_object(delivery.prefix), document, "application/json", {}))
+        return puts
 
-    def _put_attachment(self, prefix: str, attachment: Attachment) -> None:
-        self._put(
-            schema.attachment_object(prefix, attachment.index), attachment.data, attachment.content_type,
-            ChecksumSHA256=_checksum(bytes.fromhex(attachment.sha256)),
-        )
+    def _put_all(self, puts: list[_Put]) -> None:
+        """Every object at once, one S3 round trip for the lot; the first failure, once all have ended.
+
+        Waiting for all before raising means no put of this delivery is still
+        running when the caller answers 503 (nothing is committed either way:
+        the transaction comes after).
+        """
+        if len(puts) <= 1:  # the commonest mail: its original alone; no thread for it
+            for put in puts:
+                self._put(put.key, put.body, put.content_type, **put.extra)
+            return
+        futures = [
+            _pool().submit(self._put, put.key, put.body, put.content_type, **put.extra) for put in puts
+        ]
+        wait(futures)
+        for future in futures:
+            error = future.exception()
+            if error is not None:
+                raise error
 
     def _mail_item(
         self, delivery: _Delivery, mail: InboundMail, raw: bytes, raw_content_type: str, received: datetime,
         track: bool,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], bytes | None]:
+        """The mail item, and the document's bytes when they go to S3 rather than in the item."""
         received_at = documents.timestamp(received)
         document = documents.document(delivery.id, received_at, mail, len(raw), delivery.raw_digest.hex())
         item: dict[str, Any] = {
@@ -164,8 +217,15 @@ class MailStore(MailReads):
             # This delivery's own mark, also the transaction's idempotency token:
             # it tells our own commit, whose answer was lost, from another delivery's.
             schema.COMMIT_TOKEN: {"S": uuid.uuid4().hex},
-            **self._placed_document(delivery.prefix, documents.document_json(document)),
         }
+        encoded = documents.document_json(document)
+        data = encoded.encode("utf-8")
+        if len(data) <= INLINE_DOCUMENT_BYTES:
+            item[schema.DOC] = {"S": encoded}
+            stored = None
+        else:
+            item[schema.DOC_KEY] = {"S": schema.document_object(delivery.prefix)}
+            stored = data
         if self._retention:
             # DynamoDB's TTL removes the item (within days), S3's lifecycle rule
             # the objects; until then the reads treat it as gone already.
@@ -173,15 +233,7 @@ class MailStore(MailReads):
         if track:
             item[schema.STATUS] = {"S": schema.PENDING}
             item[schema.ATTEMPTS] = {"N": "0"}
-        return item
-
-    def _placed_document(self, prefix: str, encoded: str) -> dict[str, Any]:
-        """The document in the item when it fits, else in S3 with its key in the item."""
-        data = encoded.encode("utf-8")
-        if len(data) <= INLINE_DOCUMENT_BYTES:
-            return {schema.DOC: {"S": encoded}}
-        self._put(schema.document_object(prefix), data, "application/json")
-        return {schema.DOC_KEY: {"S": schema.document_object(prefix)}}
+        return item, stored
 
     def _transact(self, item: dict[str, Any], entries: list[dict[str, Any]]) -> bool:
         """The commit: True when it wrote the mail, False when the mail item was there already."""
