@@ -259,18 +259,35 @@ def table_request(name: str, properties: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
-def _check_existing(name: str, description: dict[str, Any], properties: dict[str, Any]) -> None:
-    """An existing table must have the keys and indexes store.py relies on; nothing else can be changed in place."""
+def _check_existing(dynamodb: Any, name: str, description: dict[str, Any], properties: dict[str, Any]) -> None:
+    """An existing table must have the keys and indexes store.py relies on.
+
+    An index it lacks is added (a table made before the index was, such as a
+    kept ``make dev`` state); an index of the same name with other keys cannot
+    be changed in place and is an error.
+    """
     if description["KeySchema"] != properties["KeySchema"]:
         raise SchemaError(f"table {name} exists with another key schema: {description['KeySchema']}")
     have = {
         index["IndexName"]: index["KeySchema"] for index in description.get("GlobalSecondaryIndexes", [])
     }
     for index in properties.get("GlobalSecondaryIndexes", []):
-        if have.get(index["IndexName"]) != index["KeySchema"]:
+        if index["IndexName"] not in have:
+            _add_index(dynamodb, name, properties, index)
+        elif have[index["IndexName"]] != index["KeySchema"]:
             raise SchemaError(
                 f"table {name} exists without the index {index['IndexName']} as infra/resources.json defines it"
             )
+
+
+def _add_index(dynamodb: Any, name: str, properties: dict[str, Any], index: dict[str, Any]) -> None:
+    keys = {key["AttributeName"] for key in index["KeySchema"]}
+    dynamodb.update_table(
+        TableName=name,
+        AttributeDefinitions=[d for d in properties["AttributeDefinitions"] if d["AttributeName"] in keys],
+        GlobalSecondaryIndexUpdates=[{"Create": index}],
+    )
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
 
 
 def create_table(dynamodb: Any, name: str, properties: dict[str, Any]) -> bool:
@@ -283,7 +300,7 @@ def create_table(dynamodb: Any, name: str, properties: dict[str, Any]) -> bool:
         created = False
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
     if not created:
-        _check_existing(name, dynamodb.describe_table(TableName=name)["Table"], properties)
+        _check_existing(dynamodb, name, dynamodb.describe_table(TableName=name)["Table"], properties)
     ttl = properties.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
         current = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]

@@ -1,5 +1,11 @@
 """Read stored mail from a deployed or local service: list, show, raw, eml, attachment, retry.
 
+``mails list --status failed`` lists the mail whose handoff failed (or is
+pending, processing, bounced); ``mails retry --all-failed`` hands every failed
+mail to its handler again, after an outage: it lists them all first, then
+retries each, so a mail that fails again is not met twice, and a second run
+skips what the first already re-queued.
+
 The service's URL and a read token come from --url/--token, else from the
 MAILS_URL/MAILS_TOKEN environment variables (a token on the command line ends
 up in the shell's history), else from the running `make dev` (.dev/server.json
@@ -14,6 +20,7 @@ import os
 import sys
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -22,6 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import requests
 
 from scripts import dev_state
+
+MAX_PAGE = 100  # the read API's largest page
+LISTED_STATUSES = ("pending", "processing", "bounced", "failed")  # what GET /mails?status= takes
 
 
 class Reader:
@@ -45,12 +55,14 @@ class Reader:
             raise SystemExit(f"{response.status_code}: {message}")
         return response
 
-    def pages(self, to: str | None, limit: int, follow: bool) -> Iterator[dict[str, Any]]:
+    def pages(self, to: str | None, limit: int, follow: bool, status: str | None = None) -> Iterator[dict[str, Any]]:
         cursor = None
         while True:
             params: dict[str, Any] = {"limit": limit}
             if to:
                 params["to"] = to
+            if status:
+                params["status"] = status
             if cursor:
                 params["cursor"] = cursor
             page = self._get("/mails", **params).json()
@@ -73,10 +85,35 @@ class Reader:
         return self._get(f"/mails/{mail_id}/attachments/{index}").content
 
     def retry(self, mail_id: str) -> dict[str, Any]:
-        answer: dict[str, Any] = self._check(
-            self._session.post(f"{self._url}/mails/{mail_id}/retry", timeout=self._timeout)
-        ).json()
+        answer: dict[str, Any] = self._check(self._post_retry(mail_id)).json()
         return answer
+
+    def _post_retry(self, mail_id: str) -> requests.Response:
+        return self._session.post(f"{self._url}/mails/{mail_id}/retry", timeout=self._timeout)
+
+    def retry_all_failed(self, to: str | None) -> Retried:
+        """Every failed mail (of one mailbox, with ``to``) re-queued; one that is no longer failed is skipped."""
+        ids = [mail["id"] for mail in self.pages(to, MAX_PAGE, follow=True, status="failed")]
+        done = Retried()
+        for mail_id in ids:
+            status = self._post_retry(mail_id).status_code
+            if status == 202:
+                done.retried += 1
+            elif status in (404, 409):  # gone, or re-queued meanwhile (by another run, or the console)
+                done.skipped += 1
+            else:
+                done.errors += 1
+        return done
+
+
+@dataclass
+class Retried:
+    retried: int = 0
+    skipped: int = 0
+    errors: int = 0
+
+    def __str__(self) -> str:
+        return f"retried {self.retried}, skipped {self.skipped} (no longer failed), errors {self.errors}"
 
 
 def _width(text: str) -> int:
@@ -122,6 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="a mailbox, newest first, as a table")
     listing.add_argument("--to", help="the recipient address (a mailbox); all mail without it")
+    listing.add_argument("--status", choices=LISTED_STATUSES, help="only mail in this handoff status")
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--all", action="store_true", help="follow the cursor to the last page")
     listing.add_argument("--json", action="store_true", help="one JSON summary per line instead of a table")
@@ -138,19 +176,26 @@ def _parser() -> argparse.ArgumentParser:
     attachment.add_argument("index", type=int)
     attachment.add_argument("-o", "--output")
     retry = commands.add_parser("retry", help="hand a failed or bounced mail to its handler again")
-    retry.add_argument("id")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?")
+    which.add_argument("--all-failed", action="store_true", help="every failed mail (safe to run again)")
+    retry.add_argument("--to", help="with --all-failed: only this mailbox's (a scoped token needs it)")
     return parser
 
 
-def _run(reader: Reader, args: argparse.Namespace) -> None:
+def _run(reader: Reader, args: argparse.Namespace) -> int:
     if args.command == "list":
-        mails = list(reader.pages(args.to, args.limit, args.all))
+        mails = list(reader.pages(args.to, args.limit, args.all, args.status))
         if args.json:
             print("\n".join(json.dumps(mail, ensure_ascii=False) for mail in mails))
         else:
             print(table(mails))
     elif args.command == "show":
         print(json.dumps(reader.show(args.id), ensure_ascii=False, indent=2))
+    elif args.command == "retry" and args.all_failed:
+        retried = reader.retry_all_failed(args.to)
+        print(retried)
+        return 1 if retried.errors else 0
     elif args.command == "retry":
         print(json.dumps(reader.retry(args.id)))
     elif args.command == "raw":
@@ -159,6 +204,7 @@ def _run(reader: Reader, args: argparse.Namespace) -> None:
         _write(reader.eml(args.id), args.output, sys.stdout.buffer)
     else:
         _write(reader.attachment(args.id, args.index), args.output, sys.stdout.buffer)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     token = args.token or os.environ.get("MAILS_TOKEN") or (credentials.read_token if credentials else None)
     if not url or not token:
         parser.error("--url and --token (or MAILS_URL and MAILS_TOKEN) are required when make dev is not running")
+    if args.command == "retry" and args.to and not args.all_failed:
+        parser.error("--to goes with --all-failed")
     try:
-        _run(Reader(url, token), args)
+        return _run(Reader(url, token), args)
     except requests.ConnectionError:
         raise SystemExit(f"mails: nothing answers at {dev_state.without_credentials(url)}"
                          " (is the service, or make dev, running?)") from None
@@ -179,7 +227,6 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"mails: {type(exc).__name__} from {dev_state.without_credentials(url)}") from None
     except OSError as exc:  # the -o file
         raise SystemExit(f"mails: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")) from None
-    return 0
 
 
 if __name__ == "__main__":

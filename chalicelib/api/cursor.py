@@ -1,8 +1,8 @@
-"""Opaque, signed paging cursors for the mailbox listing.
+"""Opaque, signed paging cursors for the listings (a mailbox, all mail, a handoff status).
 
 A cursor carries the index key of the last mail on a page and the mailbox it
 was issued for, signed with HMAC-SHA256. A cursor that we did not issue, that
-was altered, or that belongs to another mailbox is refused, so a client can
+was altered, or that belongs to another listing is refused, so a client can
 never page into another mailbox or make DynamoDB read from a key of its choice.
 """
 
@@ -32,12 +32,13 @@ def _mac(secret: bytes, payload: bytes) -> bytes:
     return hmac.new(secret, payload, hashlib.sha256).digest()[:16]
 
 
-def encode(secret: bytes, box: str, key: dict[str, str]) -> str:
-    payload = json.dumps({"b": box, "k": [key[name] for name in _KEY_FIELDS]}, separators=(",", ":")).encode()
+def encode(secret: bytes, box: str, key: dict[str, str], fields: tuple[str, ...] = _KEY_FIELDS) -> str:
+    """``fields`` names the index key's attributes, in order: the ``by_box`` index's unless told."""
+    payload = json.dumps({"b": box, "k": [key[name] for name in fields]}, separators=(",", ":")).encode()
     return _b64(payload) + "." + _b64(_mac(secret, payload))
 
 
-def decode(secret: bytes, box: str, cursor: str) -> dict[str, str]:
+def decode(secret: bytes, box: str, cursor: str, fields: tuple[str, ...] = _KEY_FIELDS) -> dict[str, str]:
     """The index key the cursor continues after; BadCursorError for anything else."""
     if len(cursor) > _MAX_CURSOR_CHARS:
         raise BadCursorError("cursor is not valid")
@@ -53,4 +54,4 @@ def decode(secret: bytes, box: str, cursor: str) -> dict[str, str]:
     data = json.loads(payload)
     if data["b"] != box:
         raise BadCursorError("cursor belongs to another listing")
-    return dict(zip(_KEY_FIELDS, data["k"], strict=True))
+    return dict(zip(fields, data["k"], strict=True))

@@ -7,6 +7,7 @@ a 403.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -75,6 +76,14 @@ def _mailbox(token: ReadToken, to: str | None) -> str | None:
     return mailbox
 
 
+def _status(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if text not in schema.LISTED_STATUSES:
+        raise BadRequestError(f"status must be one of {', '.join(schema.LISTED_STATUSES)}")
+    return text
+
+
 def _response(found: downloads.Download) -> Response:
     return Response(body=found.body, status_code=found.status, headers=dict(found.headers))
 
@@ -86,12 +95,20 @@ def list_mails() -> Response:
         query: dict[str, str] = dict(blueprint.current_request.query_params or {})
         mailbox = _mailbox(token, query.get("to"))
         limit = _limit(query.get("limit"))
+        status = _status(query.get("status"))
         secret = services.settings().cursor_secret()
-        # A cursor serves the listing it was issued for: this mailbox, and this token's scope.
+        # A cursor serves the listing it was issued for: this mailbox, this status (or none), and this token's scope.
         listing = f"{scope_key(token)}\n{schema.box(mailbox)}"
-        after = cursor.decode(secret, listing, query["cursor"]) if query.get("cursor") else None
-        page = services.store().list_mails(mailbox, limit, after)
-        next_cursor = cursor.encode(secret, listing, page.last) if page.last else None
+        fields = schema.INDEX_KEY
+        if status is not None:
+            # Written unlike any mailbox listing's (JSON, not lines): no `to` can make the two alike.
+            listing, fields = json.dumps([schema.STATUS_INDEX, listing, status]), schema.STATUS_INDEX_KEY
+        after = cursor.decode(secret, listing, query["cursor"], fields) if query.get("cursor") else None
+        store = services.store()
+        page = store.list_mails(mailbox, limit, after) if status is None else store.list_status(
+            status, mailbox, limit, after
+        )
+        next_cursor = cursor.encode(secret, listing, page.last, fields) if page.last else None
         return Response(body={"mails": page.summaries, "cursor": next_cursor}, status_code=200)
 
     return answer("GET /mails", read)

@@ -1,9 +1,16 @@
-"""The handoff's state, kept on the mail's own DynamoDB item: every change one conditional update."""
+"""The handoff's state, kept on the mail's own DynamoDB item: every change one conditional transaction.
+
+The transaction moves the status on the mail item, under its condition, and
+with it the ``by_status`` index key (``schema.status_box``) of the item and of
+each mailbox entry that carries one: all of them or none, so a listing by
+status never shows a mail under a status it has left.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +26,10 @@ LEASE = timedelta(minutes=5)
 ERROR_MESSAGE_CHARS = 500
 
 _PLACEHOLDER = re.compile(r"[#:][a-z]+")
-_NAMES = {"#s": schema.STATUS, "#l": schema.LEASE_UNTIL, "#a": schema.ATTEMPTS, "#e": schema.LAST_ERROR}
+_NAMES = {
+    "#s": schema.STATUS, "#l": schema.LEASE_UNTIL, "#a": schema.ATTEMPTS, "#e": schema.LAST_ERROR,
+    "#x": schema.STATUS_BOX,
+}
 _STATUSES = {
     ":pending": {"S": schema.PENDING}, ":processing": {"S": schema.PROCESSING}, ":failed": {"S": schema.FAILED},
     ":bounced": {"S": schema.BOUNCED},
@@ -41,26 +51,69 @@ class Ledger:
         self._dynamodb = dynamodb
         self._table = table
 
-    def _update(self, mail_id: str, expression: str, condition: str, values: dict[str, Any]) -> bool:
-        """One conditional update; False when its condition did not hold."""
+    def _update(self, mail_id: str, status: str, expression: str, condition: str, values: dict[str, Any]) -> bool:
+        """The move to ``status``, with the index keys; False when its condition did not hold."""
+        expression = _indexed(expression, status)
+        values = {**values, ":box": {"S": schema.status_box(status, schema.ALL_MAILBOX)}}
         # DynamoDB refuses a placeholder an expression does not use: exactly the used ones are sent.
         used = set(_PLACEHOLDER.findall(f"{expression} {condition}"))
+        mail = {
+            "TableName": self._table, "Key": schema.mail_key(mail_id), "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {name: _NAMES[name] for name in used if name.startswith("#")},
+            "ExpressionAttributeValues": {
+                name: values[name] if name in values else _STATUSES[name] for name in used if name.startswith(":")
+            },
+        }
+        actions = [{"Update": mail}] + [{"Update": self._entry(mail_id, box, status)} for box in self._boxes(mail_id)]
         try:
-            self._dynamodb.update_item(
-                TableName=self._table, Key=schema.mail_key(mail_id), UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames={name: _NAMES[name] for name in used if name.startswith("#")},
-                ExpressionAttributeValues={
-                    name: values[name] if name in values else _STATUSES[name] for name in used if name.startswith(":")
-                },
-            )
+            # The token makes botocore's retry of a transaction whose answer was lost a success, not a refusal.
+            self._dynamodb.transact_write_items(TransactItems=actions, ClientRequestToken=uuid.uuid4().hex)
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) != "TransactionCanceledException":
+                raise StorageUnavailableError("DynamoDB TransactWriteItems failed") from exc
+            reasons = exc.response.get("CancellationReasons") or [{}]
+            if reasons[0].get("Code") == "ConditionalCheckFailed":
                 return False
-            raise StorageUnavailableError("DynamoDB UpdateItem failed") from exc
+            raise StorageUnavailableError("DynamoDB TransactWriteItems was cancelled") from exc
         except AWS_ERRORS as exc:
-            raise StorageUnavailableError("DynamoDB UpdateItem failed") from exc
+            raise StorageUnavailableError("DynamoDB TransactWriteItems failed") from exc
         return True
+
+    def _boxes(self, mail_id: str) -> list[str]:
+        """The mailbox entries listed by status (those of the commit's transaction): their sort keys."""
+        request: dict[str, Any] = {
+            "TableName": self._table, "ConsistentRead": True,
+            "KeyConditionExpression": "#p = :p AND begins_with(#k, :to)",
+            "FilterExpression": "attribute_exists(#x)", "ProjectionExpression": "#k",
+            "ExpressionAttributeNames": {"#p": schema.PK, "#k": schema.SK, "#x": schema.STATUS_BOX},
+            "ExpressionAttributeValues": {
+                ":p": schema.mail_key(mail_id)[schema.PK], ":to": {"S": schema.MAILBOX_PREFIX},
+            },
+        }
+        boxes: list[str] = []
+        try:
+            while True:
+                response = self._dynamodb.query(**request)
+                boxes += [item[schema.SK]["S"] for item in response.get("Items", [])]
+                if "LastEvaluatedKey" not in response:
+                    return boxes
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        except AWS_ERRORS as exc:
+            raise StorageUnavailableError("DynamoDB Query failed") from exc
+
+    def _entry(self, mail_id: str, box: str, status: str) -> dict[str, Any]:
+        """A mailbox entry's index key moved along; never an entry made anew (TTL may have removed it)."""
+        listed = status in schema.LISTED_STATUSES
+        update: dict[str, Any] = {
+            "TableName": self._table, "Key": {**schema.mail_key(mail_id), schema.SK: {"S": box}},
+            "UpdateExpression": "SET #x = :box" if listed else "REMOVE #x",
+            "ConditionExpression": "attribute_exists(#k)",
+            "ExpressionAttributeNames": {"#x": schema.STATUS_BOX, "#k": schema.SK},
+        }
+        if listed:
+            update["ExpressionAttributeValues"] = {":box": {"S": schema.status_box(status, box)}}
+        return update
 
     def status(self, mail_id: str) -> str | None:
         """The mail's handoff status; None when it is not tracked."""
@@ -78,7 +131,7 @@ class Ledger:
     def claim(self, mail_id: str, now: datetime) -> bool:
         """Processing, with a lease, and one more attempt; False when another consumer has it or it is done."""
         return self._update(
-            mail_id, "SET #s = :processing, #l = :until ADD #a :one", _CLAIMABLE,
+            mail_id, schema.PROCESSING, "SET #s = :processing, #l = :until ADD #a :one", _CLAIMABLE,
             {":one": {"N": "1"}, ":until": {"S": (now + LEASE).isoformat()}, ":now": {"S": now.isoformat()}},
         )
 
@@ -89,7 +142,7 @@ class Ledger:
         if error is not None:
             expression = "SET #s = :status, #e = :error REMOVE #l"
             values[":error"] = {"S": error}
-        self._update(mail_id, expression, "#s = :processing", values)
+        self._update(mail_id, status, expression, "#s = :processing", values)
 
     def exhaust(self, mail_id: str, now: datetime) -> None:
         """Failed, if the last attempt left the mail pending or died holding its lease; else as it is."""
@@ -97,7 +150,7 @@ class Ledger:
             {"class": "AttemptsExhausted", "message": "the last attempt ended without an answer", "route": None}
         )
         self._update(
-            mail_id, "SET #s = :failed, #e = :error REMOVE #l", _CLAIMABLE,
+            mail_id, schema.FAILED, "SET #s = :failed, #e = :error REMOVE #l", _CLAIMABLE,
             {":error": {"S": error}, ":now": {"S": now.isoformat()}},
         )
 
@@ -108,7 +161,16 @@ class Ledger:
         timeout leaves it ``processing`` while its message goes to the dead letters).
         """
         return self._update(
-            mail_id, "SET #s = :pending, #a = :zero REMOVE #l",
+            mail_id, schema.PENDING, "SET #s = :pending, #a = :zero REMOVE #l",
             "#s IN (:failed, :bounced) OR (#s = :processing AND #l < :now)",
             {":zero": {"N": "0"}, ":now": {"S": now.isoformat()}},
         )
+
+
+def _indexed(expression: str, status: str) -> str:
+    """The update, with the mail item's ``by_status`` key set to ``:box`` (a listed status) or removed."""
+    if status in schema.LISTED_STATUSES:
+        return expression.replace("SET ", "SET #x = :box, ", 1)
+    if "REMOVE " in expression:
+        return expression.replace("REMOVE ", "REMOVE #x, ", 1)
+    return expression + " REMOVE #x"

@@ -138,12 +138,25 @@ class MailReads:
 
     def list_mails(self, mailbox: str | None, limit: int, after: dict[str, str] | None) -> Page:
         """One page of a mailbox (or of all mail when None), newest first, through the ``by_box`` index."""
+        return self._page(schema.INDEX, schema.BOX, schema.box(mailbox), schema.INDEX_KEY, limit, after)
+
+    def list_status(self, status: str, mailbox: str | None, limit: int, after: dict[str, str] | None) -> Page:
+        """One page of the mail in a handoff status (of one mailbox, or of all mail), newest first.
+
+        Through the sparse ``by_status`` index: only mail in a listed status is in it.
+        """
+        key = schema.status_box(status, schema.box(mailbox))
+        return self._page(schema.STATUS_INDEX, schema.STATUS_BOX, key, schema.STATUS_INDEX_KEY, limit, after)
+
+    def _page(
+        self, index: str, attribute: str, value: str, key: tuple[str, ...], limit: int, after: dict[str, str] | None
+    ) -> Page:
         request: dict[str, Any] = {
             "TableName": self._table,
-            "IndexName": schema.INDEX,
+            "IndexName": index,
             "KeyConditionExpression": "#box = :box",
-            "ExpressionAttributeNames": {"#box": schema.BOX},
-            "ExpressionAttributeValues": {":box": {"S": schema.box(mailbox)}},
+            "ExpressionAttributeNames": {"#box": attribute},
+            "ExpressionAttributeValues": {":box": {"S": value}},
             "ScanIndexForward": False,
             # One more than asked tells whether another page exists, so the
             # last page's cursor is null rather than pointing at nothing.
@@ -156,7 +169,7 @@ class MailReads:
         # Expired entries are in the index until TTL removes them: left out here,
         # so a page may be shorter than asked (its cursor still continues).
         visible = [item for item in page if not _expired(item)]
-        last = {name: page[-1][name]["S"] for name in schema.INDEX_KEY} if len(items) > limit else None
+        last = {name: page[-1][name]["S"] for name in key} if len(items) > limit else None
         return Page([json.loads(item[schema.SUMMARY]["S"]) for item in visible], last)
 
     def _query(self, request: dict[str, Any], wanted: int) -> list[dict[str, Any]]:

@@ -12,7 +12,11 @@ delivery stored. Unreadable bodies lie under ``quarantine/{date}/``.
 DynamoDB, one table: the mail item (``pk = mail#{id}``, ``sk = mail``) and one
 mailbox entry per recipient (``sk = to#{address}``), written in one
 transaction. The ``by_box`` index (``box``, ``order``) lists a mailbox, or
-``all``, newest first.
+``all``, newest first. The sparse ``by_status`` index (``status_box``,
+``order``) lists the tracked mail in one handoff status, of all mail or of one
+mailbox: the mail item and its transactional mailbox entries carry
+``status_box`` while the status is one of ``LISTED_STATUSES``, and lose it
+once delivered, so delivered mail (nearly all of it) costs the index nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ PROCESSING = "processing"
 DELIVERED = "delivered"
 BOUNCED = "bounced"
 FAILED = "failed"
+
+# The statuses ``GET /mails?status=`` lists, through the sparse ``by_status`` index.
+# ``processing`` is among them: a mail whose attempt died holding its lease stays
+# there until SQS shows it again, and an operator looking for stuck mail finds it.
+# ``delivered`` is not: it is where nearly every mail ends, and the index stays small.
+LISTED_STATUSES = (PENDING, PROCESSING, BOUNCED, FAILED)
 
 # Attribute names of the mail item (entries carry the first six).
 PK = "pk"
@@ -51,10 +61,13 @@ STATUS = "status"
 ATTEMPTS = "attempts"
 LAST_ERROR = "last_error"
 LEASE_UNTIL = "lease_until"
+STATUS_BOX = "status_box"  # the by_status index's partition key, present only while the status is listed
 
 INDEX = "by_box"
 INDEX_KEY = (PK, SK, BOX, ORDER)  # what a page's last key, and so a cursor, holds
 ALL_MAILBOX = "all"
+STATUS_INDEX = "by_status"
+STATUS_INDEX_KEY = (PK, SK, STATUS_BOX, ORDER)
 MAIL_SORT_KEY = "mail"
 
 
@@ -62,9 +75,23 @@ def mail_key(mail_id: str) -> dict[str, Any]:
     return {PK: {"S": f"mail#{mail_id}"}, SK: {"S": MAIL_SORT_KEY}}
 
 
+MAILBOX_PREFIX = "to#"  # a mailbox entry's sort key, and its box, begin with it
+
+
 def box(address: str | None) -> str:
     """The index partition of a mailbox, or of all mail when None."""
-    return ALL_MAILBOX if address is None else f"to#{address}"
+    return ALL_MAILBOX if address is None else f"{MAILBOX_PREFIX}{address}"
+
+
+def status_box(status: str, box_: str) -> str:
+    """The ``by_status`` partition of a status within a ``box()`` (a mailbox, or ``all``).
+
+    The one place this key is made: every mail is written ``pending`` once, so
+    ``pending#all`` is a hot partition under load, and sharding it (a suffix
+    chosen from the mail id, read back by querying each shard) changes this
+    function, the writers that call it and ``MailReads.list_status`` only.
+    """
+    return f"{status}#{box_}"
 
 
 # DynamoDB's bound on a sort key, which a mailbox entry's box is.

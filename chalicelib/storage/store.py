@@ -133,6 +133,11 @@ class MailStore(MailReads):
         self._put_all(self._objects(delivery, mail, raw, raw_content_type, document))
         # An address too long for a key gets no mailbox: the mail is stored, and found by id or in "all".
         entries = [_mailbox_entry(item, address) for address in mail.recipients() if schema.box_fits(address)]
+        if track:
+            # Only the entries of the transaction are listed by status: the ledger keeps exactly
+            # those in step, and an overflow entry rewritten by a redelivery cannot list a stale one.
+            for entry in entries[:TRANSACTION_MAILBOXES]:
+                entry[schema.STATUS_BOX] = {"S": schema.status_box(schema.PENDING, entry[schema.BOX]["S"])}
         committed = self._transact(item, entries[:TRANSACTION_MAILBOXES])
         self._write_overflow(entries[TRANSACTION_MAILBOXES:])  # after either answer, so a redelivery repairs them
         if committed:
@@ -232,6 +237,7 @@ class MailStore(MailReads):
             item[schema.EXPIRES_AT] = {"N": str(int(received.timestamp()) + self._retention)}
         if track:
             item[schema.STATUS] = {"S": schema.PENDING}
+            item[schema.STATUS_BOX] = {"S": schema.status_box(schema.PENDING, schema.ALL_MAILBOX)}
             item[schema.ATTEMPTS] = {"N": "0"}
         return item, stored
 

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from chalicelib.config import DEFAULT_MAX_ATTEMPTS
 from chalicelib.delivery.ledger import LEASE
 from chalicelib.ingress.ses.ingestor import SES_PREFIX
+from chalicelib.storage import schema
 from scripts import create_resources as cr
 from scripts import deploy as deploy_script
 from scripts.package import PackageError, check_policies, check_policy, load_policy, load_stage
@@ -86,10 +87,15 @@ def test_the_keys_and_index_store_py_relies_on_are_in_infra() -> None:
         {"AttributeName": "pk", "KeyType": "HASH"},
         {"AttributeName": "sk", "KeyType": "RANGE"},
     ]
-    (by_box,) = TABLE_PROPS["GlobalSecondaryIndexes"]
-    assert by_box["IndexName"] == "by_box"
-    assert [key["AttributeName"] for key in by_box["KeySchema"]] == ["box", "order"]
-    assert {"id", "summary"} <= set(by_box["Projection"]["NonKeyAttributes"])
+    by_box, by_status = TABLE_PROPS["GlobalSecondaryIndexes"]
+    assert (by_box["IndexName"], by_status["IndexName"]) == (schema.INDEX, schema.STATUS_INDEX)
+    assert [key["AttributeName"] for key in by_box["KeySchema"]] == [schema.BOX, schema.ORDER]
+    assert [key["AttributeName"] for key in by_status["KeySchema"]] == [schema.STATUS_BOX, schema.ORDER]
+    # The last key of a page, which a cursor holds, is the table's key and the index's.
+    assert schema.INDEX_KEY == (schema.PK, schema.SK, schema.BOX, schema.ORDER)
+    assert schema.STATUS_INDEX_KEY == (schema.PK, schema.SK, schema.STATUS_BOX, schema.ORDER)
+    for index in (by_box, by_status):
+        assert {"id", "summary", "expires_at"} == set(index["Projection"]["NonKeyAttributes"])
     prefixes = {rule.get("Prefix") for rule in BUCKET_PROPS["LifecycleConfiguration"]["Rules"]}
     assert "quarantine/" in prefixes
 
@@ -420,6 +426,30 @@ def test_an_existing_table_with_other_keys_is_refused_not_reused(aws_env: str) -
     )
     with pytest.raises(cr.SchemaError, match="another key schema"):
         cr.create_resources("old-table", "old-table-bucket")
+
+
+def test_a_table_made_before_an_index_gets_it_and_one_with_other_keys_is_refused(aws_env: str) -> None:
+    """A kept make dev table from before by_status existed is brought up to the template, in place."""
+    _reset(aws_env)
+    dynamodb = boto3.client("dynamodb")
+    by_box = TABLE_PROPS["GlobalSecondaryIndexes"][0]
+    dynamodb.create_table(
+        TableName="older-table", BillingMode="PAY_PER_REQUEST", KeySchema=TABLE_PROPS["KeySchema"],
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "box", "order")],
+        GlobalSecondaryIndexes=[by_box],
+    )
+    assert cr.create_resources("older-table", "older-table-bucket")["table"] is False
+    table = dynamodb.describe_table(TableName="older-table")["Table"]
+    assert _index_view(table["GlobalSecondaryIndexes"]) == _index_view(TABLE_PROPS["GlobalSecondaryIndexes"])
+    dynamodb.delete_table(TableName="older-table")
+    other = {**by_box, "IndexName": "by_status"}  # the name, with by_box's keys
+    dynamodb.create_table(
+        TableName="older-table", BillingMode="PAY_PER_REQUEST", KeySchema=TABLE_PROPS["KeySchema"],
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "box", "order")],
+        GlobalSecondaryIndexes=[by_box, other],
+    )
+    with pytest.raises(cr.SchemaError, match="without the index by_status"):
+        cr.create_resources("older-table", "older-table-bucket")
 
 
 def test_a_property_create_resources_cannot_apply_is_an_error(tmp_path: Path) -> None:
