@@ -42,14 +42,21 @@ WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/,\s]+)/aws4_request")
 _DYNAMODB_READS = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List")
 _S3_WRITES = frozenset({"PUT", "POST", "DELETE"})
+# Served one at a time (Journaled): their backends are plain dicts. SQS is not, its receives wait for messages.
+_SERIALIZED = frozenset({"dynamodb", "s3"})
 # moto keeps the spelling of headers with underscores (S3 metadata) in this environ entry.
 _PRESERVED_HEADERS = "moto.preserved_header_names"
 
 
+def signed_for(environ: dict[str, Any]) -> str | None:
+    """The service a request is signed for (s3, dynamodb, sqs …), None when it is not signed."""
+    scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return scope.group(1) if scope else None
+
+
 def changes_state(environ: dict[str, Any]) -> bool:
     """A request that may change DynamoDB's or S3's data, by the service it is signed for and its action."""
-    scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-    service = scope.group(1) if scope else None
+    service = signed_for(environ)
     if service == "s3":
         return environ.get("REQUEST_METHOD") in _S3_WRITES
     if service == "dynamodb":
@@ -81,7 +88,10 @@ class Journaled:
     def __init__(self, app: WsgiApp, path: Path) -> None:
         self._app = app
         self._path = path
-        self._lock = threading.Lock()  # one change at a time: the journal's order is the order they were made in
+        # One DynamoDB or S3 request at a time: the journal's order is the order the changes were made in,
+        # and moto's backends are not thread-safe (a TransactWriteItems deep-copies the table for its
+        # rollback while another request adds to it: "dictionary changed size during iteration", a 500).
+        self._lock = threading.Lock()
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -90,7 +100,10 @@ class Journaled:
                 self._path.write_bytes(b"")
                 return self._app(environ, start_response)
         if not changes_state(environ):
-            return self._app(environ, start_response)
+            if signed_for(environ) not in _SERIALIZED:
+                return self._app(environ, start_response)
+            with self._lock:
+                return self._app(environ, start_response)
         body = get_input_stream(environ).read()
         environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
         environ.pop("wsgi.input_terminated", None)
