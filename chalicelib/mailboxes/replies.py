@@ -19,43 +19,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.delivery.routing import Bounce
 from chalicelib.errors import NotConfiguredError, StorageUnavailableError
 from chalicelib.mailboxes import reply_addresses
+from chalicelib.mailboxes.quoting import visible_text
 from chalicelib.model import StoredMail
+
+__all__ = ["REPLY_ADDRESS", "Replies", "Threads", "sender_authenticated", "visible_text"]
 
 # Every reply+ address comes here, so that one that does not verify bounces with its reason.
 REPLY_ADDRESS = r"reply\+[^@\s]+@[^@\s]+"
 _REPLY = re.compile(REPLY_ADDRESS, re.IGNORECASE)
 MAX_REPLY_CHARS = 64 * 1024
-
-# Where a quoted earlier message starts, as the common mail clients write it.
-_QUOTE_HEADERS = [
-    re.compile(r"^On\b.{0,300}\bwrote:\s*$", re.IGNORECASE),  # Gmail, Apple Mail, Thunderbird
-    re.compile(r"^Le\b.{0,300}\ba écrit\s*:\s*$", re.IGNORECASE),
-    re.compile(r"^Am\b.{0,300}\bschrieb\b.{0,300}:\s*$", re.IGNORECASE),
-    re.compile(r"^.{0,300}(さん|様)?(は|が)書きました\s*[:：]\s*$"),
-    re.compile(r"^-{2,}\s*Original Message\s*-{2,}\s*$", re.IGNORECASE),  # Outlook
-    re.compile(r"^_{20,}\s*$"),  # Outlook's rule above the quoted headers
-]
-
-
-def strip_quoted(text: str) -> str:
-    """The reply's own text: everything before the quoted earlier message, less trailing ``>`` lines."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    cut = len(lines)
-    for number, line in enumerate(lines):
-        stripped = line.strip()
-        # Gmail wraps a long attribution line: "On …, Name <a@b>" then "wrote:".
-        joined = f"{stripped} {lines[number + 1].strip()}" if number + 1 < len(lines) else stripped
-        if any(pattern.match(stripped) or pattern.match(joined) for pattern in _QUOTE_HEADERS):
-            cut = number
-            break
-        if stripped.startswith("From:") and number > 0 and not lines[number - 1].strip():
-            cut = number  # Outlook's plain-text quote: a blank line, then "From: …"
-            break
-    kept = lines[:cut]
-    while kept and (not kept[-1].strip() or kept[-1].lstrip().startswith(">")):
-        kept.pop()
-    return "\n".join(kept).strip("\n")
-
 
 def _domain(address: str | None) -> str:
     return (address or "").rpartition("@")[2].strip().lower()
@@ -127,7 +99,7 @@ class Replies:
         thread = self._thread(mail, self._secret)
         if not sender_authenticated(mail):
             raise Bounce("the sender is not authenticated: no DMARC pass, nor an SPF or DKIM pass aligned with From")
-        text = strip_quoted(mail.text or "")
+        text = visible_text(mail.text or "", mail.html)
         if not text.strip():
             raise Bounce("the reply has no text of its own")
         self._threads.append(thread, mail, text)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from chalicelib.delivery.routing import Bounce
 from chalicelib.errors import NotConfiguredError
-from chalicelib.mailboxes.replies import Replies, Threads, strip_quoted
+from chalicelib.mailboxes.replies import Replies, Threads, visible_text
 from chalicelib.mailboxes.reply_addresses import parse, reply_address, verifies
 from chalicelib.model import StoredMail
 from tests.support.examples import examples
@@ -32,12 +32,55 @@ def aws_env() -> str:
         ("Yes.\n\nFrom: Support <s@example.com>\nSent: Monday\n\nq", "Yes."),
         ("了解しました。\n\n2026年11月23日 10:00 サポート <s@example.com>さんは書きました:\n> 質問\n",
          "了解しました。"),
-        ("Line one\n> inline quote\nLine two\n> trailing quote\n>\n", "Line one\n> inline quote\nLine two"),
+        # Interleaved: the answers stay, the quoted questions go.
+        ("Line one\n> inline quote\nLine two\n> trailing quote\n>\n", "Line one\nLine two"),
         ("No quote at all", "No quote at all"),
+        # Bottom-posted: the attribution and the quote come first.
+        ("On Mon, 23 Nov 2026 at 10:00, Support <s@example.com> wrote:\n> Is it done?\n>\n\nYes, done.\n",
+         "Yes, done."),
+        ("> Is it done?\n\nYes, done.", "Yes, done."),  # a leading quote block, no attribution
+        # One ">" line between lines of text, and nothing else quoted: not a quote.
+        ("Visit us\n>>> >>>  http://www.example.com <<<\nVisit our site",
+         "Visit us\n>>> >>>  http://www.example.com <<<\nVisit our site"),
+        ("Danke!\n\n-----Ursprüngliche Nachricht-----\nVon: Support\nGesendet: Montag\n\nFrage", "Danke!"),
+        ("Hi\n\n  *From:* bob@example.com [mailto:\n  bob@example.com]\n  *Sent:* Wednesday, June 27, 2012 3:05 PM\n"
+         "  *To:* travis@example.com\n  *Subject:* Hello\n\nq", "Hi"),
+        ("Ok\n\nср, 30 апр. 2025 г. в 15:19, Иван <ivan@example.com>:\n> вопрос", "Ok"),
+        ("好的\n\n在 2025年4月30日 15:19，张三 <z@example.com> 写道：\n> 问题", "好的"),
+        ("네\n\n2025년 4월 30일 (수) 오후 3:19, 홍길동 <h@example.com>님이 작성:\n> 질문", "네"),
     ],
 )
 def test_a_reply_loses_its_quoted_text(text: str, reply: str) -> None:
-    assert strip_quoted(text) == reply
+    assert visible_text(text) == reply
+
+
+@pytest.mark.parametrize(
+    ("html", "reply"),
+    [
+        ('<div dir="ltr">Done.</div><br><div class="gmail_quote"><div class="gmail_attr">On Mon, Ann wrote:</div>'
+         '<blockquote class="gmail_quote">Is it done?</blockquote></div>', "Done."),
+        ('<p>Done.</p><div class="moz-cite-prefix">On 1/1/26 Ann wrote:</div><blockquote type="cite">Q</blockquote>',
+         "Done."),
+        ('<div>Done.</div><hr><div id="divRplyFwdMsg"><b>From:</b> Ann<br><b>Sent:</b> Monday</div><div>Q</div>',
+         "Done."),
+        ("<div>A1</div><blockquote type=\"cite\">Q1</blockquote><div>A2</div><blockquote type=\"cite\">Q2</blockquote>",
+         "A1\nA2"),
+        ("<p>One</p><p>Two&nbsp;&amp; three</p><style>p{}</style>", "One\n\nTwo & three"),
+    ],
+)
+def test_an_html_reply_loses_its_quote_containers(html: str, reply: str) -> None:
+    assert visible_text("", html) == reply
+
+
+def test_the_text_part_is_read_when_the_html_has_no_quote_container() -> None:
+    assert visible_text("Plain.\n\n> q\n> q", "<div>Rich.</div>") == "Plain."
+
+
+def test_a_signature_goes_only_when_asked() -> None:
+    text = "Works now.\n\n-- \nAnn Example\nExample Ltd\n\nSent from my iPhone"
+    assert visible_text(text) == text
+    assert visible_text(text, strip_signature=True) == "Works now."
+    assert visible_text("Works.\n\nVon meinem iPhone gesendet", strip_signature=True) == "Works."
 
 
 # -- who may join a thread ------------------------------------------------------------
@@ -85,6 +128,22 @@ def test_a_minted_address_is_short_enough_for_smtp_and_names_its_thread() -> Non
 
 def test_the_correspondent_the_address_was_minted_for_joins_its_thread() -> None:
     assert deliver(reply(address())) == [("ticket-42", "m1", "Thanks, it works.")]
+
+
+def test_a_bottom_posted_reply_joins_with_its_own_text() -> None:
+    text = "On Mon, 23 Nov 2026 at 10:00, Support <s@example.com> wrote:\n> Is it fixed?\n\nIt is, thanks."
+    assert deliver(reply(address(), text=text)) == [("ticket-42", "m1", "It is, thanks.")]
+
+
+def test_an_html_only_reply_joins_with_the_text_outside_its_quote() -> None:
+    html = '<div>Fixed.</div><div class="gmail_quote">On Mon, Support wrote:<blockquote>Is it?</blockquote></div>'
+    assert deliver(reply(address(), text=None, html=html)) == [("ticket-42", "m1", "Fixed.")]
+
+
+@pytest.mark.parametrize("text", ["On Mon, 23 Nov 2026, Support <s@e.com> wrote:\n> Is it fixed?\n", "> q\n> q", ""])
+def test_a_reply_with_nothing_but_the_quote_bounces(text: str) -> None:
+    with pytest.raises(Bounce, match="the reply has no text of its own"):
+        deliver(reply(address(), text=text))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,408 @@
+"""A reply's visible text: what its sender wrote, without the earlier mail it quotes.
+
+Mail clients mark a quoted message in one of three ways, and a reply is read
+line by line for all three:
+
+- an *attribution* ("On Mon, 1 Jan 2024, Ann <a@x> wrote:", "Am … schrieb …:",
+  "2024年1月1日(月) 10:00 Ann <a@x>:", in many languages; up to six lines, as
+  clients wrap it) or an Outlook-style *header block* ("From: … / Sent: …", bold
+  "*From:*", "Von: … / Gesendet: …", a "-----Original Message-----" rule);
+- ``>`` at the start of each quoted line;
+- in HTML, a quote container (see ``html_text``), rendered here as ``>`` lines.
+
+An attribution or header block followed by ``>`` lines only introduces the
+quote: the reply may go on below it (bottom-posting) or between its parts
+(interleaving), and those lines are kept. Followed by unmarked text, it starts
+the earlier message, which runs to the end. ``>`` lines with nothing saying
+they quote (no attribution, a single line between lines of text, as in
+">>> look here <<<") are kept unless the mail quotes elsewhere.
+
+Every check looks at a line and at most the five after it, on lines of at most
+``MAX_LINE`` characters, with string methods and regular expressions without
+nested repetition: the work grows linearly with the mail, whatever it holds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Attributions and header lines are short; a longer line is never one, which bounds the work per line.
+MAX_LINE = 400
+# Clients wrap an attribution over up to three lines; Polymail spreads one over six.
+MAX_ATTRIBUTION_LINES = 6
+
+# Words an attribution starts with: "On <date>, <who> wrote:" and its translations.
+_INTRO = re.compile(
+    r"(?:On|Le|El|Il|In data|Em|Am|Op|W dniu|Dnia|Den|den|På|Vào|Dne|Pe|pe|Ngày|В|в|在|於)(?=[\s,])"
+)
+# The verbs that end an attribution ("… wrote:"), longest first so "napisał(a)" wins over "napisał".
+_ON_MID_LINE = re.compile(r"[\s-]On\s")
+_VERBS_AT_END = sorted(
+    [
+        "wrote", "writes", "sent",  # English
+        "a écrit", "écrit",  # French
+        "escribió", "escribio",  # Spanish
+        "ha scritto", "scritto",  # Italian
+        "escreveu",  # Portuguese
+        "schrieb", "geschrieben",  # German
+        "schreef", "geschreven", "verzond",  # Dutch
+        "skrev",  # Danish, Norwegian, Swedish
+        "napisał", "napisała", "napisał(a)", "pisze",  # Polish
+        "napsal", "napsala", "napsal(a)",  # Czech
+        "kirjoitti",  # Finnish
+        "írta",  # Hungarian
+        "yazdı",  # Turkish
+        "написал", "написала", "написал(а)", "пишет",  # Russian
+        "đã viết", "viết",  # Vietnamese
+        "写道", "寫道",  # Chinese
+        "書きました", "のメッセージ",  # Japanese
+        "작성", "작성함", "작성하였습니다",  # Korean
+    ],
+    key=len,
+    reverse=True,
+)
+# Languages that put the verb before the sender: "Am <date> schrieb <who> <addr>:".
+_VERBS_BEFORE_NAME = re.compile(r"\b(?:schrieb|schreef|skrev|napisał|napisała|pisze)\b")
+_LETTER_BEFORE = re.compile(r"\w")
+
+# "-----Original Message-----" and its translations, compared without case, dashes or spaces.
+_ORIGINAL_MESSAGE = {
+    "original message", "reply message", "ursprüngliche nachricht", "antwort nachricht",
+    "oprindelig meddelelse", "oprindelig besked", "opprinnelig melding", "ursprungligt meddelande",
+    "oorspronkelijk bericht", "message d'origine", "message d’origine", "mensaje original",
+    "messaggio originale", "mensagem original", "wiadomość oryginalna", "oryginalna wiadomość",
+    "исходное сообщение", "původní zpráva", "alkuperäinen viesti", "原始邮件", "原始郵件",
+    "元のメッセージ", "원본 메시지", "tin nhắn gốc", "thư gốc",
+}
+# A forwarded message is content the sender chose to send, not a quote: nothing after it is cut.
+_FORWARDED = {
+    "forwarded message", "begin forwarded message", "weitergeleitete nachricht", "message transféré",
+    "début du message réexpédié", "mensaje reenviado", "messaggio inoltrato", "mensagem encaminhada",
+    "doorgestuurd bericht", "videresendt meddelelse", "videresendt melding", "vidarebefordrat meddelande",
+    "przekazana wiadomość", "пересылаемое сообщение", "転送されたメッセージ", "转发的邮件", "轉寄的郵件",
+    "전달된 메시지", "forwarded message follows",
+}
+
+# The fields of a quoted header block, per language: (name, is it the block's sender or date).
+_FIELDS = {
+    "from": ["From", "Von", "De", "Van", "Fra", "Från", "Od", "Da", "От", "Từ", "发件人", "寄件者", "差出人",
+             "送信者", "보낸 사람", "보낸사람", "Lähettäjä", "Kimden", "Feladó"],
+    "date": ["Date", "Sent", "Datum", "Gesendet", "Envoyé", "Enviado", "Enviada", "Inviato", "Verzonden",
+             "Sendt", "Skickat", "Wysłano", "Data", "Fecha", "Dato", "Отправлено", "Дата", "Đã gửi", "Ngày",
+             "发送时间", "日期", "寄件日期", "送信日時", "日付", "보낸 날짜", "날짜", "Lähetetty", "Odesláno",
+             "Gönderildi", "Tarih", "Enviado el", "Enviada em", "Envoyé le"],
+    "other": ["To", "Subject", "Cc", "Bcc", "Reply-To", "An", "Betreff", "Antwort an", "À", "A", "Objet",
+              "Para", "Asunto", "Assunto", "Oggetto", "Aan", "Onderwerp", "Til", "Emne", "Till", "Ämne", "Do",
+              "Temat", "DW", "Кому", "Тема", "Копия", "Đến", "Tới", "Chủ đề", "收件人", "主题", "抄送",
+              "收件者", "主旨", "副本", "宛先", "件名", "받는 사람", "받는사람", "제목", "참조", "Komu",
+              "Předmět", "Kopie", "Vastaanottaja", "Aihe", "Kime", "Konu", "Kopia", "Kopi", "Importance",
+              "Priority", "Attachments"],
+}
+_FIELD_KIND = {name.casefold(): kind for kind, names in _FIELDS.items() for name in names}
+_FIELD = re.compile(
+    r"[ \t\xa0]*\*{0,2}(" + "|".join(sorted(map(re.escape, _FIELD_KIND), key=len, reverse=True))
+    + r")[ \t\xa0\u202f]?\*{0,2}[ \t\xa0\u202f]?[:：]",  # French puts a (narrow) no-break space before ":"
+    re.IGNORECASE,
+)
+_DATE_START = re.compile(r"\d{1,4}[-/.年]\d{1,2}[-/.月]\d{1,4}|\d{4}년")
+_PAREN_LINK = re.compile(r"\(https?://[^\s()]*\)[\s>]*")
+_RULE_CHARS = frozenset("-_=—*")
+
+
+def _quoted(line: str) -> bool:
+    return line.lstrip().startswith(">")
+
+
+def _is_rule(stripped: str) -> bool:
+    """A line drawn across, as Outlook puts above a quoted header block: five or more of ``-_=``."""
+    return len(stripped) >= 5 and set(stripped) <= _RULE_CHARS
+
+
+def _label(stripped: str) -> str:
+    """A marker line's words, without the dashes around them: "----- Original Message -----" → "original message"."""
+    return stripped.strip("-_=*>:：[] \t").casefold()
+
+
+def _ends_with_verb(text: str) -> bool:
+    for verb in _VERBS_AT_END:
+        if text.endswith(verb):
+            before = text[: -len(verb)]
+            return not before or verb[0] > "\u2fff" or not _LETTER_BEFORE.fullmatch(before[-1])
+    return False
+
+
+def _is_attribution(joined: str) -> bool:
+    """Does this text (one to six lines joined by spaces) introduce a quoted message?"""
+    bare = joined.strip()
+    dashed = bare.startswith("-") and bare.rstrip().endswith("-")
+    body = bare.strip("-").strip()
+    colon = body.endswith((":", "："))
+    if colon:
+        body = body[:-1].rstrip()
+    intro = _INTRO.match(body) is not None
+    dated = any(char.isdigit() for char in body)
+    addressed = "@" in body
+    if _ends_with_verb(body) and (colon or dashed):
+        return intro or dated or addressed or dashed
+    if colon and intro and dated and _VERBS_BEFORE_NAME.search(body):
+        return True
+    # Gmail's fallback and several languages': "<date> <who> <address>:", no verb at all.
+    return colon and addressed and dated and body.endswith((">", "]", ")"))
+
+
+def _ends_like_attribution(line: str) -> bool:
+    """The cheap test of an attribution's last line, made before any joining."""
+    tail = line.rstrip().rstrip("-").rstrip()
+    if not tail or len(line) > MAX_LINE:
+        return False
+    if tail.endswith((":", "：")):
+        return True
+    return _ends_with_verb(tail) and line.strip().endswith("-")
+
+
+@dataclass(frozen=True)
+class _Split:
+    """Where the quoted part starts: line ``start``, column ``column``; its introduction spans ``lines`` lines."""
+
+    start: int
+    column: int
+    lines: int
+
+
+def _attribution_at(lines: list[str], index: int, ends: list[bool]) -> _Split | None:
+    first = lines[index]
+    if len(first) > MAX_LINE or _quoted(first) or not first.strip():
+        return None
+    stripped = first.strip()
+    if ends[index] and _is_attribution(stripped):
+        return _Split(index, _reply_before(first), 1)
+    # The date and an address, without a colon, right above a ">" quote (Gmail's oldest form).
+    if _DATE_START.match(stripped) and "@" in stripped and _next_is_quote(lines, index + 1):
+        return _Split(index, 0, 1)
+    if not _opens_attribution(stripped):
+        return None
+    dated = any(char.isdigit() for char in stripped)
+    parts = [stripped]
+    for count in range(2, MAX_ATTRIBUTION_LINES + 1):
+        end = index + count - 1
+        if end >= len(lines) or len(lines[end]) > MAX_LINE or (count > 3 and not dated):
+            return None  # only a dated first line may spread as far as Polymail's six
+        part = lines[end].strip()
+        if (not part and not dated) or (part.startswith(">") and len(part) > 12):
+            return None  # a blank line, or a quoted line beyond a lone "> wrote:", ends it
+        parts.append(part.lstrip(">").strip())
+        if ends[end] and _is_attribution(" ".join(p for p in parts if p)):
+            if not part or any(_attribution_whole(lines, later, end) for later in range(index + 1, end + 1)):
+                return None  # a later line starts it: this one is the reply's
+            return _Split(index, 0, count)
+    return None
+
+
+def _attribution_whole(lines: list[str], start: int, end: int) -> bool:
+    text = " ".join(line.strip() for line in lines[start : end + 1] if line.strip())
+    # A wrapped address ("416ffd…@example.com> wrote:") starts with a digit too, but not with a date.
+    opens = _INTRO.match(text) is not None or _DATE_START.match(text) is not None or text.startswith("-")
+    return opens and _is_attribution(text)
+
+
+def _opens_attribution(stripped: str) -> bool:
+    return _INTRO.match(stripped) is not None or stripped[:1].isdigit() or stripped.startswith("-")
+
+
+def _reply_before(line: str) -> int:
+    """The column an attribution starts at on a line that holds the reply's end too ("Thanks. On … wrote:")."""
+    if _opens_attribution(line.lstrip()):
+        return 0
+    # Only English's capitalised "On" is told from a sentence's words mid-line ("в", "den" are common words).
+    for found in _ON_MID_LINE.finditer(line):
+        at = found.start() + 1
+        if _is_attribution(line[at:]):
+            return at
+    return 0
+
+
+def _next_is_quote(lines: list[str], index: int) -> bool:
+    for line in lines[index : index + 3]:
+        if line.strip():
+            return _quoted(line)
+    return False
+
+
+def _field(line: str) -> str | None:
+    if len(line) > MAX_LINE:
+        return None
+    found = _FIELD.match(line)
+    return _FIELD_KIND[found.group(1).casefold()] if found else None
+
+
+def _header_block_at(lines: list[str], index: int) -> _Split | None:
+    """An Outlook-style quoted header: a sender or date field and at least one more, wrapped lines allowed."""
+    kind = _field(lines[index])
+    if kind not in ("from", "date"):
+        return None
+    fields, loose, end = 1, 0, index
+    for number in range(index + 1, min(index + 12, len(lines))):
+        line = lines[number]
+        if not line.strip():
+            break
+        if _field(line):
+            fields, loose, end = fields + 1, 0, number
+        elif loose < 2:
+            loose += 1  # a wrapped value ("[mailto:\n bob@example.com]")
+        else:
+            break
+    single = kind == "from" and "@" in lines[index] and _next_is_quote(lines, index + 1)
+    if fields < 2 and not single:
+        return None
+    start = index
+    previous = index - 1
+    while previous >= 0 and not lines[previous].strip():
+        previous -= 1
+    if previous >= 0 and _is_rule(lines[previous].strip()):
+        start = previous  # Outlook's rule above the block goes with it
+    return _Split(start, 0, end - start + 1)
+
+
+def _marker_at(lines: list[str], index: int) -> _Split | None:
+    stripped = lines[index].strip()
+    if stripped.startswith(("-", "_", "=", "*")) and _label(stripped) in _ORIGINAL_MESSAGE:
+        return _Split(index, 0, 1)
+    return None
+
+
+def _forwarded(line: str) -> bool:
+    stripped = line.strip()
+    return len(stripped) <= MAX_LINE and _label(stripped) in _FORWARDED
+
+
+def _splits(lines: list[str]) -> list[_Split]:
+    """Every quote introduction outside quoted lines, in order, up to a forwarded message."""
+    ends = [_ends_like_attribution(line) for line in lines]
+    found: list[_Split] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if _quoted(line) or not line.strip():
+            index += 1
+            continue
+        if _forwarded(line):
+            break
+        split = _marker_at(lines, index) or _header_block_at(lines, index) or _attribution_at(lines, index, ends)
+        if split is None:
+            index += 1
+            continue
+        found.append(split)
+        index = split.start + split.lines
+    return found
+
+
+def _continues_quote(lines: list[str], index: int) -> bool:
+    """A line that broke out of the quote around it: a wrapped link, or the rest of a parenthesis."""
+    if index == 0 or index + 1 >= len(lines) or not (_quoted(lines[index - 1]) and _quoted(lines[index + 1])):
+        return False
+    line, above = lines[index], lines[index - 1]
+    if len(line) > MAX_LINE or len(above) > MAX_LINE:
+        return False
+    unclosed = (above.count("(") > above.count(")") and ")" in line) or (above.count('"') % 2 and '"' in line)
+    return unclosed or _PAREN_LINK.fullmatch(line.strip()) is not None
+
+
+def strip_quotes(text: str) -> str:
+    """The lines of ``text`` that are the sender's own: no attribution, header block, or quoted line."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    drop = [False] * len(lines)
+    kept_prefix: dict[int, str] = {}
+    introduced = False
+    for split in _splits(lines):
+        after = split.start + split.lines
+        if not _next_is_quote(lines, after) and not (after < len(lines) and _quoted(lines[after])):
+            if split.column:
+                kept_prefix[split.start] = lines[split.start][: split.column].rstrip(" -")
+            for number in range(split.start, len(lines)):
+                drop[number] = True
+            break
+        introduced = True
+        if split.column:
+            kept_prefix[split.start] = lines[split.start][: split.column].rstrip(" -")
+        for number in range(split.start, after):
+            drop[number] = True
+    quoted = [(_quoted(line) or _continues_quote(lines, n)) and not drop[n] for n, line in enumerate(lines)]
+    if introduced or _quotes_elsewhere(lines, quoted, drop):
+        drop = [d or q for d, q in zip(drop, quoted, strict=True)]
+    return _assemble(lines, drop, kept_prefix)
+
+
+def _quotes_elsewhere(lines: list[str], quoted: list[bool], drop: list[bool]) -> bool:
+    """Do the ``>`` lines quote: a run of two or more, or a run opening or closing the text?"""
+    content = [n for n, line in enumerate(lines) if line.strip() and not drop[n]]
+    if not content:
+        return False
+    for number in content:
+        if quoted[number] and (
+            number == content[0] or number == content[-1]
+            or (number + 1 < len(lines) and quoted[number + 1])
+        ):
+            return True
+    return False
+
+
+def _assemble(lines: list[str], drop: list[bool], kept_prefix: dict[int, str]) -> str:
+    """The kept lines; a dropped stretch takes the blank lines after it along."""
+    out: list[str] = []
+    swallowing = False
+    for number, line in enumerate(lines):
+        if number in kept_prefix and kept_prefix[number].strip():
+            out.append(kept_prefix[number])
+            swallowing = True
+            continue
+        if drop[number]:
+            swallowing = True
+            continue
+        if swallowing and not line.strip():
+            continue
+        swallowing = False
+        out.append(line)
+    first = next((n for n, line in enumerate(out) if line.strip()), len(out))
+    return "\n".join(out[first:]).rstrip()
+
+
+# A client's line under the reply, naming the device or app it was sent from.
+_SENT_FROM = re.compile(
+    r"[ \t]*(?:Sent from|Sent with|Sent via|Get Outlook for|Envoyé de mon|Envoyé depuis|Envoyé à partir de"
+    r"|Téléchargez Outlook|Gesendet von|Von meinem [^\n]{1,60} gesendet|Enviado desde|Enviado do meu|Inviato da"
+    r"|Verzonden vanaf|Verstuurd vanaf|Sendt fra|Skickat från|Wysłano z|Отправлено с|Odesláno z"
+    r"|Lähetetty [^\n]{1,60}laitteesta|iPhoneから送信|iPadから送信|从我的|發自我的|내 [^\n]{1,60}에서 보냄)"
+)
+# What may follow "-- " and still be a signature rather than more of the reply.
+MAX_SIGNATURE_LINES = 15
+
+
+def without_signature(text: str) -> str:
+    """``text`` without its signature: from a last "-- " line (RFC 3676) on, and "Sent from my …" lines at the end."""
+    lines = text.split("\n")
+    for number in range(len(lines) - 1, max(-1, len(lines) - MAX_SIGNATURE_LINES - 2), -1):
+        if lines[number].rstrip() == "--":
+            lines = lines[:number]
+            break
+    while lines and (not lines[-1].strip() or (len(lines[-1]) <= MAX_LINE and _SENT_FROM.match(lines[-1]))):
+        lines.pop()
+    return "\n".join(lines)
+
+
+def visible_text(text: str, html: str | None = None, *, strip_signature: bool = False) -> str:
+    """What the sender of a reply wrote: no quoted message, no attribution, and if asked, no signature.
+
+    ``html``, when given, is read for its quote containers (Gmail's, Outlook's,
+    Apple Mail's, Thunderbird's); when it has one, or ``text`` is empty, the
+    visible text comes from it, otherwise from ``text``.
+    """
+    source = text
+    if html and html.strip():
+        from chalicelib.mailboxes.html_text import render  # noqa: PLC0415 - html.parser loads only for HTML
+
+        rendered, contained = render(html)
+        if contained or not text.strip():
+            source = rendered
+    visible = strip_quotes(source)
+    return without_signature(visible) if strip_signature else visible
