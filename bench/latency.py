@@ -1,12 +1,13 @@
 """A proxy in front of the emulator that holds every request a fixed time, as the network to AWS would; a call log.
 
 AWS is 20-30 ms away from Lambda; moto on loopback is well under one. To see
-what a delivery's round trips cost, every request waits ``delay`` seconds
-before it is forwarded, and the proxy notes each call's service, operation,
-start and end. ``sequential_rounds`` reads that log: the length of the longest
-chain of calls each of which started only after the previous one ended, that
-is how many round trips a caller waited for one after another, however many
-ran at once beside them.
+what a delivery's round trips cost, every request waits ``delay`` seconds (or
+as long as ``delay(service, operation)`` says) before it is forwarded, and the
+proxy notes each call's service, operation, start and end.
+``sequential_rounds`` reads that log: the length of the longest chain of calls
+each of which started only after the previous one ended, that is how many
+round trips a caller waited for one after another, however many ran at once
+beside them.
 
 Used by ``bench/run.py`` (the 10-attachment mail against the plain one) and
 by the test that pins a delivery's sequential round trips
@@ -19,7 +20,7 @@ import http.client
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,10 +41,14 @@ class Call:
     ended: float
 
 
+# (service, operation) -> seconds to hold that call; or one number for every call.
+Delay = float | Callable[[str, str], float]
+
+
 @dataclass
 class LatencyProxy:
     upstream: str
-    delay: float
+    delay: Delay
     calls: list[Call] = field(default_factory=list)
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -61,7 +66,7 @@ class LatencyProxy:
         service = scope.group(1) if scope else "?"
         target = (handler.headers.get("X-Amz-Target") or "").rpartition(".")[2]
         operation = target or f"{handler.command} {handler.path.split('?', 1)[0]}"
-        time.sleep(self.delay)
+        time.sleep(self.delay(service, operation) if callable(self.delay) else self.delay)
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _NOT_FORWARDED}
         status, answer, answer_headers = self._forward(handler.command, handler.path, body, headers)
         # Noted before the answer goes out, so that whoever reads the log after the answer finds the call.
@@ -108,7 +113,7 @@ def sequential_rounds(calls: list[Call]) -> int:
 
 
 @contextmanager
-def latency_proxy(upstream: str, delay: float) -> Iterator[LatencyProxy]:
+def latency_proxy(upstream: str, delay: Delay) -> Iterator[LatencyProxy]:
     """The proxy on a free loopback port, for as long as the block runs."""
     proxy = LatencyProxy(upstream, delay)
 
