@@ -28,7 +28,7 @@ ERROR_MESSAGE_CHARS = 500
 _PLACEHOLDER = re.compile(r"[#:][a-z]+")
 _NAMES = {
     "#s": schema.STATUS, "#l": schema.LEASE_UNTIL, "#a": schema.ATTEMPTS, "#e": schema.LAST_ERROR,
-    "#x": schema.STATUS_BOX,
+    "#x": schema.STATUS_BOX, "#t": schema.LEDGER_TOKEN,
 }
 _STATUSES = {
     ":pending": {"S": schema.PENDING}, ":processing": {"S": schema.PROCESSING}, ":failed": {"S": schema.FAILED},
@@ -53,8 +53,9 @@ class Ledger:
 
     def _update(self, mail_id: str, status: str, expression: str, condition: str, values: dict[str, Any]) -> bool:
         """The move to ``status``, with the index keys; False when its condition did not hold."""
-        expression = _indexed(expression, status)
-        values = {**values, ":box": {"S": schema.status_box(status, schema.ALL_MAILBOX)}}
+        token = uuid.uuid4().hex
+        expression = _indexed(expression, status).replace("SET ", "SET #t = :token, ", 1)
+        values = {**values, ":box": {"S": schema.status_box(status, schema.ALL_MAILBOX)}, ":token": {"S": token}}
         # DynamoDB refuses a placeholder an expression does not use: exactly the used ones are sent.
         used = set(_PLACEHOLDER.findall(f"{expression} {condition}"))
         mail = {
@@ -68,17 +69,29 @@ class Ledger:
         actions = [{"Update": mail}] + [{"Update": self._entry(mail_id, box, status)} for box in self._boxes(mail_id)]
         try:
             # The token makes botocore's retry of a transaction whose answer was lost a success, not a refusal.
-            self._dynamodb.transact_write_items(TransactItems=actions, ClientRequestToken=uuid.uuid4().hex)
+            self._dynamodb.transact_write_items(TransactItems=actions, ClientRequestToken=token)
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise StorageUnavailableError("DynamoDB TransactWriteItems failed") from exc
             reasons = exc.response.get("CancellationReasons") or [{}]
             if reasons[0].get("Code") == "ConditionalCheckFailed":
-                return False
+                # An emulator refuses the retry of our own transaction instead: the item's mark tells.
+                return self._marked(mail_id, token)
             raise StorageUnavailableError("DynamoDB TransactWriteItems was cancelled") from exc
         except AWS_ERRORS as exc:
             raise StorageUnavailableError("DynamoDB TransactWriteItems failed") from exc
         return True
+
+    def _marked(self, mail_id: str, token: str) -> bool:
+        """Whether the item carries this move's token: our own write, whose answer was lost."""
+        try:
+            item = self._dynamodb.get_item(
+                TableName=self._table, Key=schema.mail_key(mail_id), ProjectionExpression="#t",
+                ExpressionAttributeNames={"#t": schema.LEDGER_TOKEN}, ConsistentRead=True,
+            ).get("Item") or {}
+        except AWS_ERRORS as exc:
+            raise StorageUnavailableError("DynamoDB GetItem failed") from exc
+        return bool(item.get(schema.LEDGER_TOKEN, {}).get("S") == token)
 
     def _boxes(self, mail_id: str) -> list[str]:
         """The mailbox entries listed by status (those of the commit's transaction): their sort keys."""

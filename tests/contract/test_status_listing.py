@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from botocore.exceptions import ClientError
 from chalice.test import Client
 
 from chalicelib.delivery.routing import Bounce, Route, always, subject
@@ -256,3 +257,43 @@ def test_mails_list_status_failed_finds_a_mail_whose_handler_failed_and_retry_al
     drain(sqs)
     assert broken.seen.count(first) == broken.seen.count(second) == 6
     assert by_status(clocked) == {status: [] for status in STATUSES}
+
+
+def test_a_ledger_move_whose_answer_was_lost_is_known_as_ours_and_the_handler_runs_once(
+    clocked: Client, sqs: Any  # noqa: F811
+) -> None:
+    """botocore retries a transaction whose answer never came; the retry, refused, finds the item marked as its own."""
+    inbox = Recorder()
+    use_router(Route("inbox", always, inbox))
+    mail_id = post(clocked, eml(1, "a@example.com", "once"))["id"]
+    other = boto3.client("dynamodb")
+    landed: list[str] = []
+
+    def first_attempt_lands(params: dict[str, Any], **kwargs: Any) -> None:
+        if not landed:
+            other.transact_write_items(**params)  # what the first attempt did before its answer was lost
+            landed.append("claim")
+
+    services.dynamodb().meta.events.register("before-parameter-build.dynamodb.TransactWriteItems", first_attempt_lands)
+    drain(sqs)
+    assert inbox.seen == [mail_id]
+    assert by_status(clocked) == {status: [] for status in STATUSES}
+    state = json.loads(clocked.http.get(f"/mails/{mail_id}", headers=read_headers()).body)["processing"]
+    assert state == {"status": "delivered", "attempts": 1, "error": None}
+
+
+def test_a_retry_whose_transaction_storage_refuses_is_503_and_leaves_the_mail_failed(
+    clocked: Client, sqs: Any  # noqa: F811
+) -> None:
+    use_router(Route("broken", always, Recorder(failures=100)))
+    mail_id = post(clocked, eml(1, "a@example.com", "broken"))["id"]
+    drain(sqs, rounds=30)
+
+    def outage(**kwargs: Any) -> None:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "down"}}, "TransactWriteItems")
+
+    services.dynamodb().meta.events.register("before-parameter-build.dynamodb.TransactWriteItems", outage)
+    response = clocked.http.post(f"/mails/{mail_id}/retry", headers=read_headers())
+    assert (response.status_code, json.loads(response.body)["Code"]) == (503, "StorageUnavailableError")
+    services.dynamodb().meta.events.unregister("before-parameter-build.dynamodb.TransactWriteItems", outage)
+    assert by_status(clocked, "a@example.com")["failed"] == [mail_id]
