@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.errors import NotConfiguredError
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 Address = dict[str, str]
 
@@ -187,6 +187,10 @@ class StoredMail:
 
     def message(self) -> EmailMessage:
         """``raw_message()`` parsed by the stdlib with its modern policy; a new object each call."""
+        # Only a handler asks for it: the email package stays out of every other cold start.
+        from email import policy  # noqa: PLC0415
+        from email.parser import BytesParser  # noqa: PLC0415
+
         return BytesParser(policy=policy.default).parsebytes(self.raw_message())
 
     def header(self, name: str) -> str | None:

@@ -4,28 +4,32 @@ Routes and queue consumers take them from ``services``, the one instance per
 process: Lambda imports a Blueprint's event handler module directly, never
 ``app.py``, so nothing could hand them in. Tests call ``services.reset()``
 after changing the environment.
+
+Each service's code is imported when the service is first built, not here:
+every Lambda function imports the whole app, and a cold start should pay only
+for what its own function runs (the REST API never hands off a mail, hand_off
+never decodes a SendGrid post, and cryptography is loaded only when a
+signature key is set). tests/unit/test_cold_start.py holds it.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from chalicelib import mailboxes
 from chalicelib.config import Settings, load_settings, ssm_reader
-from chalicelib.delivery.handoff import Handoff
-from chalicelib.delivery.ledger import Ledger
 from chalicelib.delivery.queue import Queue
 from chalicelib.errors import NotConfiguredError
-from chalicelib.ingress.sendgrid import original
-from chalicelib.ingress.sendgrid.signature import SignatureVerifier
-from chalicelib.ingress.sendgrid.webhook import SendGridIngestor
-from chalicelib.ingress.ses.ingestor import SesIngestor
 from chalicelib.storage.boto import BOTO_CONFIG, S3_CONFIG
-from chalicelib.storage.content import MailContent
 from chalicelib.storage.store import MailStore
+
+if TYPE_CHECKING:
+    from chalicelib.delivery.handoff import Handoff
+    from chalicelib.ingress.sendgrid.webhook import SendGridIngestor
+    from chalicelib.ingress.ses.ingestor import SesIngestor
+    from chalicelib.storage.content import MailContent
 
 
 class Services:
@@ -74,6 +78,9 @@ class Services:
     def content(self) -> MailContent:
         """A stored mail's bytes; each ingress that stores a request says how to make the message from it."""
         if self._content is None:
+            from chalicelib.ingress.sendgrid import original  # noqa: PLC0415 - see the module's docstring
+            from chalicelib.storage.content import MailContent  # noqa: PLC0415
+
             self._content = MailContent(self.store(), {"raw": original.message_of, "parsed": original.message_of})
         return self._content
 
@@ -86,20 +93,33 @@ class Services:
 
     def sendgrid(self) -> SendGridIngestor:
         if self._sendgrid is None:
+            from chalicelib.ingress.sendgrid.webhook import SendGridIngestor  # noqa: PLC0415
+
             settings = self.settings()
-            verifiers = tuple(
-                SignatureVerifier.from_base64(key, settings.signature_tolerance) for key in settings.verification_keys
-            )
+            verifiers: tuple[Any, ...] = ()
+            if settings.verification_keys:
+                from chalicelib.ingress.sendgrid.signature import SignatureVerifier  # noqa: PLC0415 - cryptography
+
+                verifiers = tuple(
+                    SignatureVerifier.from_base64(key, settings.signature_tolerance)
+                    for key in settings.verification_keys
+                )
             self._sendgrid = SendGridIngestor(settings, self.store(), verifiers, self.queue())
         return self._sendgrid
 
     def ses(self) -> SesIngestor:
         if self._ses is None:
+            from chalicelib.ingress.ses.ingestor import SesIngestor  # noqa: PLC0415
+
             self._ses = SesIngestor(self.settings().bucket, self.store(), self.queue())
         return self._ses
 
     def handoff(self) -> Handoff:
         if self._handoff is None:
+            from chalicelib import mailboxes  # noqa: PLC0415
+            from chalicelib.delivery.handoff import Handoff  # noqa: PLC0415
+            from chalicelib.delivery.ledger import Ledger  # noqa: PLC0415
+
             settings = self.settings()
             queue = self.queue()
             if queue is None:

@@ -15,7 +15,6 @@ from typing import TypeVar
 
 from chalicelib.delivery.queue import Queue
 from chalicelib.errors import MalformedMailError, PayloadTooLargeError
-from chalicelib.mime.scrub import scrubbed
 from chalicelib.model import InboundMail
 from chalicelib.storage.schema import PENDING
 from chalicelib.storage.store import MailStore
@@ -58,6 +57,10 @@ def commit(
     mail still pending and sends its id again, so no committed mail is left
     behind. A second message for one mail is harmless; the consumer claims it once.
     """
+    # Here, not at the top: importing a route module imports this package, and the decoder
+    # should load with the first mail, not with every function's cold start (chalicelib/wiring.py).
+    from chalicelib.mime.scrub import scrubbed  # noqa: PLC0415
+
     mail = scrubbed(mail)  # the last line of defence: no lone surrogate reaches the store
     saved = store.save(mail, raw, content_type, received, track=queue is not None, raw_key=raw_key)
     if queue is not None and saved.status == PENDING:

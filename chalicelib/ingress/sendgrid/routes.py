@@ -17,7 +17,6 @@ import time
 from chalice.app import Blueprint, Response
 
 from chalicelib import logs
-from chalicelib.ingress.sendgrid.webhook import Delivery
 from chalicelib.web import answer
 from chalicelib.wiring import services
 
@@ -31,6 +30,9 @@ def receive_mail() -> Response:
     start = time.perf_counter()
 
     def ingest() -> Response:
+        # The decoder is imported with the ingestor, on the first post (chalicelib/wiring.py says why).
+        from chalicelib.ingress.sendgrid.webhook import Delivery  # noqa: PLC0415
+
         outcome = services.sendgrid().ingest(
             Delivery(
                 body=body if isinstance(body, bytes) else body.encode("utf-8"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from chalicelib.clock import utc_now
 from chalicelib.config import Settings
@@ -13,8 +14,10 @@ from chalicelib.errors import AuthenticationError, NotConfiguredError, PayloadTo
 from chalicelib.ingress import Outcome, commit, form, or_quarantine
 from chalicelib.ingress.credentials import check_ingest
 from chalicelib.ingress.sendgrid import payload
-from chalicelib.ingress.sendgrid.signature import SignatureVerifier
 from chalicelib.storage.store import MailStore
+
+if TYPE_CHECKING:  # cryptography is loaded only when a key is set (chalicelib/wiring.py)
+    from chalicelib.ingress.sendgrid.signature import SignatureVerifier
 
 
 @dataclass(frozen=True)
