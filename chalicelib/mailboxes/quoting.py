@@ -34,7 +34,8 @@ MAX_ATTRIBUTION_LINES = 6
 
 # Words an attribution starts with: "On <date>, <who> wrote:" and its translations.
 _INTRO = re.compile(
-    r"(?:On|Le|El|Il|In data|Em|Am|Op|W dniu|Dnia|Den|den|På|Vào|Dne|Pe|pe|Ngày|В|в|在|於)(?=[\s,])"
+    r"(?:On|Le|El|Il|In data|Em|Am|Op|W dniu|Dnia|Wiadomość napisana przez|Den|den|På|Vào|Dne|Pe|pe|Ngày|В|в"
+    r"|Στις|في|在|於)(?=[\s,])"
 )
 # The verbs that end an attribution ("… wrote:"), longest first so "napisał(a)" wins over "napisał".
 _ON_MID_LINE = re.compile(r"[\s-]On\s")
@@ -54,6 +55,10 @@ _VERBS_AT_END = sorted(
         "írta",  # Hungarian
         "yazdı",  # Turkish
         "написал", "написала", "написал(а)", "пишет",  # Russian
+        "написав", "написала", "пише",  # Ukrainian
+        "έγραψε",  # Greek
+        "a scris",  # Romanian
+        "كتب", "كتبت", "كتب/كتبت",  # Arabic
         "đã viết", "viết",  # Vietnamese
         "写道", "寫道",  # Chinese
         "書きました", "のメッセージ",  # Japanese
@@ -62,15 +67,21 @@ _VERBS_AT_END = sorted(
     key=len,
     reverse=True,
 )
+_VERB_AT_END = re.compile("(?:" + "|".join(map(re.escape, _VERBS_AT_END)) + r")\Z")
+_LONGEST_VERB = len(_VERBS_AT_END[0])
 # Languages that put the verb before the sender: "Am <date> schrieb <who> <addr>:".
-_VERBS_BEFORE_NAME = re.compile(r"\b(?:schrieb|schreef|skrev|napisał|napisała|pisze)\b")
+_VERBS_BEFORE_NAME = re.compile(r"\b(?:schrieb|schreef|skrev|napisał|napisała|pisze|napisana przez)\b")
+# The sender first, then the verb and the date: "Ann <a@x> schrieb am Mo., 1. Jan. 2024:", "a@x wrote on …:".
+_VERB_THEN_DATE = re.compile(r"\b(?:schrieb am|schreef op|skrev den|wrote on|a écrit le|escribió el|ha scritto il)\b")
+# Marks a reader does not see: bidirectional controls (Arabic, Hebrew clients) and zero-width characters.
+_INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069\ufeff"
 _LETTER_BEFORE = re.compile(r"\w")
 
 # "-----Original Message-----" and its translations, compared without case, dashes or spaces.
 _ORIGINAL_MESSAGE = {
     "original message", "reply message", "ursprüngliche nachricht", "antwort nachricht",
     "oprindelig meddelelse", "oprindelig besked", "opprinnelig melding", "ursprungligt meddelande",
-    "oorspronkelijk bericht", "message d'origine", "message d’origine", "mensaje original",
+    "original nachricht", "oorspronkelijk bericht", "message d'origine", "message d’origine", "mensaje original",
     "messaggio originale", "mensagem original", "wiadomość oryginalna", "oryginalna wiadomość",
     "исходное сообщение", "původní zpráva", "alkuperäinen viesti", "原始邮件", "原始郵件",
     "元のメッセージ", "원본 메시지", "tin nhắn gốc", "thư gốc",
@@ -87,36 +98,51 @@ _FORWARDED = {
 # The fields of a quoted header block, per language: (name, is it the block's sender or date).
 _FIELDS = {
     "from": ["From", "Von", "De", "Van", "Fra", "Från", "Od", "Da", "От", "Từ", "发件人", "寄件者", "差出人",
-             "送信者", "보낸 사람", "보낸사람", "Lähettäjä", "Kimden", "Feladó"],
+             "送信者", "보낸 사람", "보낸사람", "Lähettäjä", "Kimden", "Feladó", "من", "Από"],
     "date": ["Date", "Sent", "Datum", "Gesendet", "Envoyé", "Enviado", "Enviada", "Inviato", "Verzonden",
              "Sendt", "Skickat", "Wysłano", "Data", "Fecha", "Dato", "Отправлено", "Дата", "Đã gửi", "Ngày",
              "发送时间", "日期", "寄件日期", "送信日時", "日付", "보낸 날짜", "날짜", "Lähetetty", "Odesláno",
-             "Gönderildi", "Tarih", "Enviado el", "Enviada em", "Envoyé le"],
+             "Gönderildi", "Tarih", "Enviado el", "Enviada em", "Envoyé le", "Message du", "Envoye",
+             "تم الإرسال", "التاريخ", "Στάλθηκε", "Ημερομηνία"],
     "other": ["To", "Subject", "Cc", "Bcc", "Reply-To", "An", "Betreff", "Antwort an", "À", "A", "Objet",
               "Para", "Asunto", "Assunto", "Oggetto", "Aan", "Onderwerp", "Til", "Emne", "Till", "Ämne", "Do",
               "Temat", "DW", "Кому", "Тема", "Копия", "Đến", "Tới", "Chủ đề", "收件人", "主题", "抄送",
               "收件者", "主旨", "副本", "宛先", "件名", "받는 사람", "받는사람", "제목", "참조", "Komu",
               "Předmět", "Kopie", "Vastaanottaja", "Aihe", "Kime", "Konu", "Kopia", "Kopi", "Importance",
-              "Priority", "Attachments"],
+              "Priority", "Attachments", "Sujet", "Copie à", "إلى", "الموضوع", "نسخة",
+              "Προς", "Θέμα", "Κοιν"],
 }
 _FIELD_KIND = {name.casefold(): kind for kind, names in _FIELDS.items() for name in names}
 _FIELD = re.compile(
-    r"[ \t\xa0]*\*{0,2}(" + "|".join(sorted(map(re.escape, _FIELD_KIND), key=len, reverse=True))
+    r"[ \t\xa0\u200e\u200f\u202a-\u202e]*\*{0,2}[ \t]?("
+    + "|".join(sorted(map(re.escape, _FIELD_KIND), key=len, reverse=True))
     + r")[ \t\xa0\u202f]?\*{0,2}[ \t\xa0\u202f]?[:：]",  # French puts a (narrow) no-break space before ":"
     re.IGNORECASE,
 )
+_SUPERCITE = re.compile(r"[A-Za-z]{1,10}>")
+# Gmail's oldest attribution, when the sender had no address to show: "2016-03-03 17:21 GMT+01:00 Ann Example".
+_GMAIL_DATED = re.compile(r"\d{4}-\d{2}-\d{2} \d{1,2}:\d{2} GMT[+-]\d{2}:\d{2} \S")
+_WEEKDAY_START = re.compile(r"\w{2,4}[.,]?[ \t]+\d")
 _DATE_START = re.compile(r"\d{1,4}[-/.年]\d{1,2}[-/.月]\d{1,4}|\d{4}년")
 _PAREN_LINK = re.compile(r"\(https?://[^\s()]*\)[\s>]*")
 _RULE_CHARS = frozenset("-_=—*")
 
 
 def _quoted(line: str) -> bool:
-    return line.lstrip().startswith(">")
+    """A quoted line: ">" first, or Supercite's initials before it ("C> …", "Richard> …")."""
+    stripped = line.lstrip()
+    return stripped.startswith(">") or _SUPERCITE.match(stripped) is not None
 
 
-def _is_rule(stripped: str) -> bool:
+def _is_rule(stripped: str, shortest: int = 5) -> bool:
     """A line drawn across, as Outlook puts above a quoted header block: five or more of ``-_=``."""
-    return len(stripped) >= 5 and set(stripped) <= _RULE_CHARS
+    return len(stripped) >= shortest and set(stripped) <= _RULE_CHARS
+
+
+def _opens_original(stripped: str) -> bool:
+    """ "-----Original Message-----", "-----Original-Nachricht-----", or such a rule with the header after it."""
+    words = stripped.lstrip("-_=*> \t").casefold().replace("-", " ")
+    return any(words.startswith(phrase) for phrase in _ORIGINAL_MESSAGE) or words.strip(" _=*:") in _ORIGINAL_MESSAGE
 
 
 def _label(stripped: str) -> str:
@@ -125,16 +151,18 @@ def _label(stripped: str) -> str:
 
 
 def _ends_with_verb(text: str) -> bool:
-    for verb in _VERBS_AT_END:
-        if text.endswith(verb):
-            before = text[: -len(verb)]
-            return not before or verb[0] > "\u2fff" or not _LETTER_BEFORE.fullmatch(before[-1])
-    return False
+    tail = text[-_LONGEST_VERB - 1 :]  # the verb is at the end: only the tail is searched
+    found = _VERB_AT_END.search(tail)
+    if found is None:
+        return False
+    verb, before = found.group(), tail[: found.start()]
+    # A whole word ("wrote", not "overwrote"), except in scripts written without spaces (写道, 작성).
+    return not before or verb[0] > "\u2fff" or not _LETTER_BEFORE.fullmatch(before[-1])
 
 
 def _is_attribution(joined: str) -> bool:
     """Does this text (one to six lines joined by spaces) introduce a quoted message?"""
-    bare = joined.strip()
+    bare = joined.strip().strip(_INVISIBLE).strip()
     dashed = bare.startswith("-") and bare.rstrip().endswith("-")
     body = bare.strip("-").strip()
     colon = body.endswith((":", "："))
@@ -145,7 +173,9 @@ def _is_attribution(joined: str) -> bool:
     addressed = "@" in body
     if _ends_with_verb(body) and (colon or dashed):
         return intro or dated or addressed or dashed
-    if colon and intro and dated and _VERBS_BEFORE_NAME.search(body):
+    if _ends_with_verb(body) and intro and dated and addressed:
+        return True  # "On <date> <who> <address> wrote", the colon lost
+    if colon and dated and ((intro and _VERBS_BEFORE_NAME.search(body)) or _VERB_THEN_DATE.search(body)):
         return True
     # Gmail's fallback and several languages': "<date> <who> <address>:", no verb at all.
     return colon and addressed and dated and body.endswith((">", "]", ")"))
@@ -153,7 +183,7 @@ def _is_attribution(joined: str) -> bool:
 
 def _ends_like_attribution(line: str) -> bool:
     """The cheap test of an attribution's last line, made before any joining."""
-    tail = line.rstrip().rstrip("-").rstrip()
+    tail = line.rstrip().rstrip(_INVISIBLE).rstrip().rstrip("-").rstrip()
     if not tail or len(line) > MAX_LINE:
         return False
     if tail.endswith((":", "：")):
@@ -174,13 +204,19 @@ def _attribution_at(lines: list[str], index: int, ends: list[bool]) -> _Split | 
     first = lines[index]
     if len(first) > MAX_LINE or _quoted(first) or not first.strip():
         return None
-    stripped = first.strip()
-    if ends[index] and _is_attribution(stripped):
+    stripped = first.strip().strip(_INVISIBLE)
+    # One line may end with the verb alone ("On … <a@x> wrote"); a wrapped one ends with its colon.
+    if (ends[index] or _ends_with_verb(stripped.rstrip())) and _is_attribution(stripped):
         return _Split(index, _reply_before(first), 1)
     # The date and an address, without a colon, right above a ">" quote (Gmail's oldest form).
     if _DATE_START.match(stripped) and "@" in stripped and _next_is_quote(lines, index + 1):
         return _Split(index, 0, 1)
-    if not _opens_attribution(stripped):
+    if _GMAIL_DATED.match(stripped):
+        return _Split(index, 0, 1)
+    # Most open with "On" or the date; some with the sender ("Ann <a@x> schrieb am Fr., 28.\nApr. 2017 …:").
+    if not any(ends[index + 1 : index + MAX_ATTRIBUTION_LINES]):
+        return None  # no line below could end one
+    if not (_opens_attribution(stripped) or ("@" in stripped and _VERB_THEN_DATE.search(stripped))):
         return None
     dated = any(char.isdigit() for char in stripped)
     parts = [stripped]
@@ -191,7 +227,8 @@ def _attribution_at(lines: list[str], index: int, ends: list[bool]) -> _Split | 
         part = lines[end].strip()
         if (not part and not dated) or (part.startswith(">") and len(part) > 12):
             return None  # a blank line, or a quoted line beyond a lone "> wrote:", ends it
-        parts.append(part.lstrip(">").strip())
+        # "> wrote:" loses its ">", a wrapped address's ">:" keeps it.
+        parts.append(part if part.startswith(">:") else part.lstrip(">").strip())
         if ends[end] and _is_attribution(" ".join(p for p in parts if p)):
             if not part or any(_attribution_whole(lines, later, end) for later in range(index + 1, end + 1)):
                 return None  # a later line starts it: this one is the reply's
@@ -207,7 +244,9 @@ def _attribution_whole(lines: list[str], start: int, end: int) -> bool:
 
 
 def _opens_attribution(stripped: str) -> bool:
-    return _INTRO.match(stripped) is not None or stripped[:1].isdigit() or stripped.startswith("-")
+    """Could an attribution start here: "On", a date, a weekday's abbreviation and a date ("tir. 18.", "ср, 30")?"""
+    return (_INTRO.match(stripped) is not None or stripped[:1].isdigit() or stripped.startswith("-")
+            or _WEEKDAY_START.match(stripped) is not None)
 
 
 def _reply_before(line: str) -> int:
@@ -259,14 +298,15 @@ def _header_block_at(lines: list[str], index: int) -> _Split | None:
     previous = index - 1
     while previous >= 0 and not lines[previous].strip():
         previous -= 1
-    if previous >= 0 and _is_rule(lines[previous].strip()):
-        start = previous  # Outlook's rule above the block goes with it
+    above = lines[previous].strip() if previous >= 0 else ""
+    if _is_rule(above, 3) or (len(above) <= MAX_LINE and _INTRO.match(above) and _VERBS_BEFORE_NAME.search(above)):
+        start = previous  # the rule above the block, or an attribution that lost its colon, goes with it
     return _Split(start, 0, end - start + 1)
 
 
 def _marker_at(lines: list[str], index: int) -> _Split | None:
     stripped = lines[index].strip()
-    if stripped.startswith(("-", "_", "=", "*")) and _label(stripped) in _ORIGINAL_MESSAGE:
+    if stripped.startswith(("-", "_", "=", "*")) and _opens_original(stripped):
         return _Split(index, 0, 1)
     return None
 
@@ -305,12 +345,17 @@ def _continues_quote(lines: list[str], index: int) -> bool:
     if len(line) > MAX_LINE or len(above) > MAX_LINE:
         return False
     unclosed = (above.count("(") > above.count(")") and ")" in line) or (above.count('"') % 2 and '"' in line)
-    return unclosed or _PAREN_LINK.fullmatch(line.strip()) is not None
+    # A long quoted line the client wrapped without marking the rest: it goes on in lower case.
+    wrapped = len(above) >= 50 and line[:1].islower()
+    return unclosed or wrapped or _PAREN_LINK.fullmatch(line.strip()) is not None
 
 
 def strip_quotes(text: str) -> str:
     """The lines of ``text`` that are the sender's own: no attribution, header block, or quoted line."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = [
+        "" if line.strip() and not line.strip().strip(_INVISIBLE) else line  # only zero-width marks: blank
+        for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    ]
     drop = [False] * len(lines)
     kept_prefix: dict[int, str] = {}
     introduced = False
@@ -328,9 +373,26 @@ def strip_quotes(text: str) -> str:
         for number in range(split.start, after):
             drop[number] = True
     quoted = [(_quoted(line) or _continues_quote(lines, n)) and not drop[n] for n, line in enumerate(lines)]
+    _keep_forwarded(lines, quoted)
     if introduced or _quotes_elsewhere(lines, quoted, drop):
         drop = [d or q for d, q in zip(drop, quoted, strict=True)]
     return _assemble(lines, drop, kept_prefix)
+
+
+def _keep_forwarded(lines: list[str], quoted: list[bool]) -> None:
+    """A quote that opens with "Begin forwarded message:" (Apple Mail forwards so) is the forward itself: kept."""
+    number = 0
+    while number < len(lines):
+        if not quoted[number]:
+            number += 1
+            continue
+        end = number
+        while end < len(lines) and (quoted[end] or not lines[end].strip()):
+            end += 1
+        first = next((line for line in lines[number:end] if line.lstrip(" >").strip()), "")
+        if _forwarded(first.lstrip(" >")):
+            quoted[number:end] = [False] * (end - number)
+        number = end
 
 
 def _quotes_elsewhere(lines: list[str], quoted: list[bool], drop: list[bool]) -> bool:

@@ -48,6 +48,12 @@ def aws_env() -> str:
         ("Ok\n\nср, 30 апр. 2025 г. в 15:19, Иван <ivan@example.com>:\n> вопрос", "Ok"),
         ("好的\n\n在 2025年4月30日 15:19，张三 <z@example.com> 写道：\n> 问题", "好的"),
         ("네\n\n2025년 4월 30일 (수) 오후 3:19, 홍길동 <h@example.com>님이 작성:\n> 질문", "네"),
+        ("Ja.\n\nAnn <a@example.com> schrieb am Fr., 28.\nApr. 2017 um 11:53 Uhr:\n\n> Frage", "Ja."),  # sender first
+        ("Yes.\n\nOn 1 May 2024, Ann <a@example.com> wrote\n\nQuestion", "Yes."),  # the colon lost
+        ("Yes.\n\nOn 1 May 2024, Ann wrote:\n\nAn> Question\nAn> More", "Yes."),  # Supercite's initials
+        ("FYI.\n\n> Begin forwarded message:\n>\n> From: Ann\n> Text",
+         "FYI.\n\n> Begin forwarded message:\n>\n> From: Ann\n> Text"),  # Apple Mail's forward stays
+        ("Ok\n\u200b\n\u200b", "Ok"),  # lines of zero-width spaces are blank
     ],
 )
 def test_a_reply_loses_its_quoted_text(text: str, reply: str) -> None:

@@ -1,8 +1,10 @@
 """The reply stripper over real replies from other projects' test corpora (tests/corpus/replies/README.md).
 
 Each case is NAME.txt and/or NAME.html with NAME.expected.txt, the visible text.
-The held-out cases (the split is in the README) were judged once, before any
-change made after reading them; the misses they showed stay listed below.
+The corpus grew in three held-out rounds: each new set's expected texts were
+written from the input alone, scored once, and only then read for what the
+stripper missed (the README gives each round's one-shot score). The counts
+below are the current stripper's on each set.
 """
 
 from __future__ import annotations
@@ -23,16 +25,26 @@ MISSES = {
     "mpr-begins_with_signature": "the body is still quoted-printable: 'w=' / 'rote:' splits the attribution",
     "mpr-email_3_1": "a third-party system's header ('Original Message processed by david®') after the quote",
     "crisp-email_15": "the earlier message follows 'Sent from my …' with no attribution at all",
-    "crisp-email_24": "'On … <a@b> wrote' without a colon",
-    "crisp-email_7": "quoted lines wrapped without '>' in the middle of the quote",
-    "crisp-email_9": "'====' then 'Message du : …' (a French client's header block with an unknown first field)",
-    "crisp-email_norwegian_gmail": "the attribution's address wrapped so that its last line is '>:'",
+    "discourse-embedded_email_4": "a quote marked with '|' instead of '>'",
+    "edge-bet_at_home_bottom_posting": "the reply is below a quoted header block whose quoted text was left out",
+    "edge-bet_at_home_footer_separator": "a footer after '**. . . . .**' that is the quoted company's, not a quote",
+    "edge-email_iphone_start": "a bare rule of underscores, no header, above the earlier message",
+    "edge-email_iphone_start_german": "a bare rule of underscores, no header, above the earlier message",
+    "edge-email_polish_4": "a header block run into one line ('Temat: … Nadawca: … Adresat:')",
 }
 
 
-def held_out(name: str) -> bool:
-    """Decided before any case was read: every non-talon case whose name's SHA-256 is even."""
-    return not name.startswith("talon-") and int(hashlib.sha256(name.encode()).hexdigest(), 16) % 2 == 0
+def source(name: str) -> str:
+    return name.split("-", 1)[0]
+
+
+def round_of(name: str) -> str:
+    """Which set a case belongs to (README: "Development and held-out sets")."""
+    if source(name) == "talon":
+        return "talon-html" if name.startswith("talon-html-") else "talon"
+    if source(name) in ("github", "zapier", "mpr", "crisp"):
+        return "round 1" if int(hashlib.sha256(name.encode()).hexdigest(), 16) % 2 == 0 else "development"
+    return "round 2" if source(name) in ("edge", "elixir", "fiedl", "t2bot", "willdurand") else "round 3"
 
 
 def read(name: str, suffix: str) -> str | None:
@@ -53,20 +65,26 @@ def test_each_reply_in_the_corpus_shows_exactly_its_expected_visible_text(name: 
     assert visible(name) == read(name, ".expected.txt")
 
 
-def test_the_held_out_score_and_talon_cases_are_the_documented_ones() -> None:
-    held = [name for name in NAMES if held_out(name)]
-    talon = [name for name in NAMES if name.startswith("talon-") and not name.startswith("talon-html-")]
-    right = sum(visible(name) == read(name, ".expected.txt") for name in held)
-    assert (right, len(held)) == (55, 62)  # docs/handlers.md and the README quote these counts
-    assert len(talon) == 64
-    assert set(MISSES) <= set(held)
+def test_each_set_scores_what_the_docs_say() -> None:
+    scores: dict[str, list[int]] = {}
+    for name in NAMES:
+        score = scores.setdefault(round_of(name), [0, 0])
+        score[0] += visible(name) == read(name, ".expected.txt")
+        score[1] += 1
+    # docs/handlers.md ("How well, measured") and the README quote these counts.
+    assert scores == {
+        "talon": [64, 64], "talon-html": [11, 11], "development": [68, 68],
+        "round 1": [59, 62], "round 2": [84, 89], "round 3": [63, 64],
+    }
 
 
-def test_every_case_is_named_in_the_readme() -> None:
+def test_every_source_is_named_in_the_readme() -> None:
     readme = (CORPUS / "README.md").read_text(encoding="utf-8")
-    for prefix in ("talon-", "talon-html-", "github-", "zapier-", "mpr-", "crisp-"):
-        assert f"`{prefix}" in readme
-    assert {name.split("-")[0] for name in NAMES} == {"talon", "github", "zapier", "mpr", "crisp"}
+    sources = {source(name) for name in NAMES}
+    assert sources == {"talon", "github", "zapier", "mpr", "crisp", "edge", "elixir", "fiedl", "t2bot", "willdurand",
+                       "discourse"}
+    for prefix in sources:
+        assert f"`{prefix}-" in readme
 
 
 ADVERSARIAL = {
