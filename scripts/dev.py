@@ -1,11 +1,13 @@
-"""The local stack behind `make dev`: moto as DynamoDB, S3 and SQS, the resources, `chalice local`, the consumers.
+"""The local stack behind `make dev`: moto as DynamoDB, S3 and SQS, the resources, `chalice local`, the consumers, SMTP.
 
 Prints the webhook URL with the local credentials, a ready command that posts a
 sample mail, and one that reads it back. Mail, queues and credentials outlive a
 restart (in .dev/, or DEV_STATE_DIR: scripts/dev_state.py); `make dev-reset`
 starts empty. The queue consumers run in a process of their own
 (scripts/consumers.py), started again when the app's code changes, as chalice
-local is. Ctrl-C (or SIGTERM, or SIGHUP) stops everything it started.
+local is. SMTP on 127.0.0.1:1025 (SMTP_PORT; SMTP_MODE=parsed) posts each message
+to the webhook as SendGrid would (scripts/smtp_bridge.py), in a thread of this
+process. Ctrl-C (or SIGTERM, or SIGHUP) stops everything it started.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import boto3  # noqa: E402
+from aiosmtpd.controller import Controller  # noqa: E402
 
+from chalicelib.config import load_settings  # noqa: E402
 from chalicelib.delivery.queue import Queue  # noqa: E402
+from chalicelib.errors import NotConfiguredError  # noqa: E402
 from chalicelib.storage import schema  # noqa: E402
-from scripts import dev_state  # noqa: E402
+from scripts import dev_state, smtp_bridge  # noqa: E402
 from scripts.create_resources import create_resources  # noqa: E402
 from scripts.processes import dying_with_parent  # noqa: E402
 from scripts.watch import watch_app_code  # noqa: E402
@@ -135,7 +140,33 @@ def requeue_unfinished(table: str, queue: str) -> int:
     return len(ids)
 
 
-def banner(host: str, port: int, moto_port: int, stage: dict[str, str], credentials: dev_state.Credentials) -> str:
+def smtp_line(host: str, smtp: tuple[int | None, str]) -> str:
+    port, mode = smtp
+    if port is None:
+        return "SMTP:                  off (SMTP_PORT=off)"
+    return (f"SMTP:                  {host}:{port}  (no login; each message posted to the webhook in SendGrid's"
+            f" {mode} mode)")
+
+
+def start_smtp(url: str, host: str, smtp: tuple[int | None, str], env: dict[str, str]) -> Controller | None:
+    """The SMTP bridge, bounded as the webhook is (MAX_BODY_BYTES); None when SMTP_PORT says off."""
+    port, mode = smtp
+    if port is None:
+        return None
+    try:
+        limit = load_settings(env).max_body_bytes
+    except NotConfiguredError as exc:
+        raise SystemExit(f"error: {exc.message}") from None
+    try:
+        return smtp_bridge.start(smtp_bridge.Bridge(url, mode, limit), host, port)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise SystemExit(f"error: SMTP cannot listen on {host}:{port} ({reason});"
+                         " set SMTP_PORT to another port, or to off") from None
+
+
+def banner(host: str, port: int, moto_port: int, stage: dict[str, str], credentials: dev_state.Credentials,
+           smtp: tuple[int | None, str]) -> str:
     url = dev_state.webhook_url(f"http://{host}:{port}", credentials)
     bin_dir = Path(sys.executable).parent
     mails = bin_dir / "mails" if (bin_dir / "mails").exists() else f"{sys.executable} scripts/mails.py"
@@ -145,6 +176,7 @@ def banner(host: str, port: int, moto_port: int, stage: dict[str, str], credenti
             f"DynamoDB + S3 + SQS (moto):  http://{host}:{moto_port}  table {stage['MAILS_TABLE']},"
             f" bucket {stage['MAILS_BUCKET']}",
             f"Webhook URL:           {url}",
+            smtp_line(host, smtp),
             f"Read token:            {credentials.read_token}",
             "Post a sample mail:",
             f"  {sys.executable} scripts/send_mail.py scripts/sample.eml",
@@ -182,6 +214,7 @@ def main() -> int:
     host = "127.0.0.1"
     port = int(os.environ.get("PORT", "8000"))
     moto_port = int(os.environ.get("MOTO_PORT", "5055"))
+    smtp = smtp_bridge.settings(os.environ)
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     stage: dict[str, str] = config["stages"]["local"]["environment_variables"]
     state = dev_state.state_dir()
@@ -191,6 +224,7 @@ def main() -> int:
     processes: list[subprocess.Popen[bytes]] = []
     consumers = Consumers(env)
     listening = False
+    smtp_server: Controller | None = None
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -214,9 +248,10 @@ def main() -> int:
         processes.append(chalice)
         threading.Thread(target=echo_without_queries, args=(chalice,), daemon=True).start()
         wait_for_port(host, port, chalice)
+        smtp_server = start_smtp(dev_state.webhook_url(f"http://{host}:{port}", credentials), host, smtp, env)
         dev_state.write_server(state, f"http://{host}:{port}")
         listening = True
-        print(banner(host, port, moto_port, stage, credentials), flush=True)
+        print(banner(host, port, moto_port, stage, credentials, smtp), flush=True)
         if requeued:
             print(f"Mail left unfinished by the last run, queued again for its handoff: {requeued}", flush=True)
         changed = threading.Event()
@@ -229,6 +264,8 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        if smtp_server is not None:
+            smtp_server.stop()
         consumers.stop()
         stop(processes)
         if listening:  # else it may be another make dev's

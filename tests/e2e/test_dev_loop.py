@@ -161,7 +161,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def dev(project: Path) -> Iterator[Dev]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAILS_"))}
     # One attempt only, so that the first failure is the last (the backoff before a second is 30 s).
-    env.update(PORT=str(free_port()), MOTO_PORT=str(free_port()), DEV_STATE_DIR=str(project / ".dev"), MAX_ATTEMPTS="1")
+    # SMTP off: the banner says so (tests/e2e/test_smtp.py sends to it).
+    env.update(PORT=str(free_port()), MOTO_PORT=str(free_port()), SMTP_PORT="off", DEV_STATE_DIR=str(project / ".dev"),
+               MAX_ATTEMPTS="1")
     stack = Dev(project, env)
     yield stack
     stack.kill()
@@ -237,6 +239,7 @@ def test_mail_queues_and_credentials_outlive_a_killed_make_dev(project: Path, de
     again = Dev(project, dev.env)
     try:
         assert (again.webhook, again.token) == (dev.webhook, dev.token)
+        assert "SMTP:                  off (SMTP_PORT=off)" in again.lines
         again.wait_for(r"^Emulator: \d+ changes replayed from .*aws\.jsonl$")
         mail = again.read(probed)
         assert (mail["subject"], mail["processing"]) == (

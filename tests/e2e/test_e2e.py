@@ -41,10 +41,11 @@ def port_open(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    port, moto_port = free_port(), free_port()
+    port, moto_port, smtp_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     # Its own state, not the checkout's .dev/: the printed commands find it there too.
-    env.update(PORT=str(port), MOTO_PORT=str(moto_port), DEV_STATE_DIR=str(tmp_path_factory.mktemp("dev-state")))
+    env.update(PORT=str(port), MOTO_PORT=str(moto_port), SMTP_PORT=str(smtp_port),
+               DEV_STATE_DIR=str(tmp_path_factory.mktemp("dev-state")))
     process = subprocess.Popen(
         [sys.executable, "scripts/dev.py"], cwd=ROOT, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
@@ -121,11 +122,13 @@ def test_wrong_credentials_over_http_are_401(dev_server: DevServer) -> None:
 
 
 def test_interrupt_stops_everything_it_started_and_no_log_line_showed_a_secret(dev_server: DevServer) -> None:
-    assert port_open(dev_server.port) and port_open(dev_server.moto_port)
+    smtp_port = int(dev_server.env["SMTP_PORT"])
+    assert port_open(dev_server.port) and port_open(dev_server.moto_port) and port_open(smtp_port)
     os.kill(dev_server.process.pid, signal.SIGINT)
     assert dev_server.process.wait(timeout=30) == 0
     assert not port_open(dev_server.port)
     assert not port_open(dev_server.moto_port)
+    assert not port_open(smtp_port)
     assert dev_server.process.stdout is not None
     logged = dev_server.process.stdout.read()
     assert '"POST /mails?... HTTP/1.1" 401' in logged  # the access log's line, its query left out

@@ -5,7 +5,9 @@ block, ``text`` and ``html`` in their own charsets named in ``charsets`` (as
 UTF-8 when several parts of one kind differ), the addresses, ``envelope``,
 ``attachment-info``, ``content-ids`` and the attachments as ``attachmentN``
 file parts (a forwarded message as its whole bytes). Raw mode sends the whole
-message in ``email``, as "Send Raw" does. Never imported by a deployed function.
+message in ``email``, as "Send Raw" does. The envelope is the caller's when it
+has one (an SMTP session's ``MAIL FROM`` and ``RCPT TO``: scripts/smtp_bridge.py),
+else made from the From, To and Cc headers. Never imported by a deployed function.
 """
 
 from __future__ import annotations
@@ -120,13 +122,18 @@ def _leaves(message: Message) -> list[Message]:
 
 
 def sendgrid_fields(
-    source: bytes, raw: bool = False, envelope_to: list[str] | None = None
+    source: bytes, raw: bool = False, envelope_to: list[str] | None = None, *,
+    envelope_from: str | None = None, sender_ip: str = "192.0.2.1",
 ) -> list[tuple[str, Any]]:
-    """The form fields, in SendGrid's order, for one message."""
+    """The form fields, in SendGrid's order, for one message.
+
+    ``envelope_from`` "" is the null sender (``MAIL FROM:<>``, a bounce), kept as it came.
+    """
     message = BytesParser(policy=policy.compat32).parsebytes(source)
     recipients = envelope_to or _addresses(message, "To") + _addresses(message, "Cc")
     senders = _addresses(message, "From")
-    envelope = {"to": recipients, "from": senders[0] if senders else ""}
+    sender = envelope_from if envelope_from is not None else senders[0] if senders else ""
+    envelope = {"to": recipients, "from": sender}
     fields: list[tuple[str, Any]] = []
     charsets: dict[str, str] = {}
     for name, header in (("from", "From"), ("to", "To"), ("cc", "Cc"), ("subject", "Subject")):
@@ -138,7 +145,7 @@ def sendgrid_fields(
     fields += [
         ("envelope", json.dumps(envelope)),
         ("SPF", "pass"),
-        ("sender_ip", "192.0.2.1"),
+        ("sender_ip", sender_ip),
         ("spam_score", "0.1"),
     ]
     if senders and "@" in senders[0]:
@@ -191,9 +198,11 @@ def sendgrid_fields(
 
 
 def build_body(
-    source: bytes, raw: bool = False, envelope_to: list[str] | None = None
+    source: bytes, raw: bool = False, envelope_to: list[str] | None = None, *,
+    envelope_from: str | None = None, sender_ip: str = "192.0.2.1",
 ) -> tuple[bytes, str]:
     """The multipart body and its Content-Type, built with requests-toolbelt."""
-    encoder = MultipartEncoder(fields=sendgrid_fields(source, raw, envelope_to))
+    fields = sendgrid_fields(source, raw, envelope_to, envelope_from=envelope_from, sender_ip=sender_ip)
+    encoder = MultipartEncoder(fields=fields)
     return encoder.to_string(), encoder.content_type
 
