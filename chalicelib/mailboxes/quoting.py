@@ -208,9 +208,14 @@ def _attribution_at(lines: list[str], index: int, ends: list[bool]) -> _Split | 
     # One line may end with the verb alone ("On … <a@x> wrote"); a wrapped one ends with its colon.
     if (ends[index] or _ends_with_verb(stripped.rstrip())) and _is_attribution(stripped):
         return _Split(index, _reply_before(first), 1)
-    # The date and an address, without a colon, right above a ">" quote (Gmail's oldest form).
-    if _DATE_START.match(stripped) and "@" in stripped and _next_is_quote(lines, index + 1):
-        return _Split(index, 0, 1)
+    # The date and an address, without a colon, right above a ">" quote (Gmail's oldest form), maybe wrapped.
+    if _DATE_START.match(stripped):
+        if "@" in stripped and _next_is_quote(lines, index + 1):
+            return _Split(index, 0, 1)
+        following = lines[index + 1].strip() if index + 1 < len(lines) else ""
+        wrapped = stripped.endswith("<") and "@" in following and len(following) <= MAX_LINE
+        if wrapped and _next_is_quote(lines, index + 2):
+            return _Split(index, 0, 2)
     if _GMAIL_DATED.match(stripped):
         return _Split(index, 0, 1)
     # Most open with "On" or the date; some with the sender ("Ann <a@x> schrieb am Fr., 28.\nApr. 2017 …:").
@@ -278,21 +283,25 @@ def _field(line: str) -> str | None:
 def _header_block_at(lines: list[str], index: int) -> _Split | None:
     """An Outlook-style quoted header: a sender or date field and at least one more, wrapped lines allowed."""
     kind = _field(lines[index])
-    if kind not in ("from", "date"):
+    if kind is None:
         return None
     fields, loose, end = 1, 0, index
+    kinds = {kind}
     for number in range(index + 1, min(index + 12, len(lines))):
         line = lines[number]
         if not line.strip():
             break
-        if _field(line):
+        if found := _field(line):
             fields, loose, end = fields + 1, 0, number
+            kinds.add(found)
         elif loose < 2:
             loose += 1  # a wrapped value ("[mailto:\n bob@example.com]")
         else:
             break
     single = kind == "from" and "@" in lines[index] and _next_is_quote(lines, index + 1)
-    if fields < 2 and not single:
+    # A block opens with its sender or date, or has three fields and one of them ("To:, From:, Cc:, …").
+    sender_or_date = bool(kinds & {"from", "date"})
+    if not (single or (fields >= 2 and kind != "other" and sender_or_date) or (fields >= 3 and sender_or_date)):
         return None
     start = index
     previous = index - 1
