@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+from chalicelib.mailboxes.quoting import forward_marker
+
 # Elements whose start and end break the line, as a browser lays them out.
 _BLOCKS = frozenset({
     "address", "article", "aside", "blockquote", "center", "dd", "div", "dl", "dt", "fieldset", "figure",
@@ -134,10 +136,28 @@ class _Renderer(HTMLParser):
         self._break(soft=True)
 
 
+def _unquote_forwards(lines: list[tuple[bool, str]]) -> None:
+    """Gmail and Apple Mail wrap a forwarded message in the same containers as a quote: one that opens
+    with "---------- Forwarded message ---------" or "Begin forwarded message:" is content, not a quote."""
+    number = 0
+    while number < len(lines):
+        if not lines[number][0]:
+            number += 1
+            continue
+        end = number
+        while end < len(lines) and lines[end][0]:
+            end += 1
+        first = next((text for _, text in lines[number:end] if text), "")
+        if forward_marker(first):
+            lines[number:end] = [(False, text) for _, text in lines[number:end]]
+        number = end
+
+
 def render(html: str) -> tuple[str, bool]:
     """The HTML's text, quoted lines starting with ``>``; and whether it had a quote container at all."""
     renderer = _Renderer()
     renderer.feed(html)
     renderer.close()
+    _unquote_forwards(renderer.lines)
     lines = [(f"> {text}" if text else ">") if quoted else text for quoted, text in renderer.lines]
     return "\n".join(lines), renderer.found_quote

@@ -320,7 +320,8 @@ def _marker_at(lines: list[str], index: int) -> _Split | None:
     return None
 
 
-def _forwarded(line: str) -> bool:
+def forward_marker(line: str) -> bool:
+    """Does this line announce a forwarded message ("---------- Forwarded message ---------")?"""
     stripped = line.strip()
     return len(stripped) <= MAX_LINE and _label(stripped) in _FORWARDED
 
@@ -335,7 +336,7 @@ def _splits(lines: list[str]) -> list[_Split]:
         if _quoted(line) or not line.strip():
             index += 1
             continue
-        if _forwarded(line):
+        if forward_marker(line):
             break
         split = _marker_at(lines, index) or _header_block_at(lines, index) or _attribution_at(lines, index, ends)
         if split is None:
@@ -389,17 +390,18 @@ def strip_quotes(text: str) -> str:
 
 
 def _keep_forwarded(lines: list[str], quoted: list[bool]) -> None:
-    """A quote that opens with "Begin forwarded message:" (Apple Mail forwards so) is the forward itself: kept."""
-    number = 0
+    """A quote that opens with "Begin forwarded message:", or follows it, is the forward itself (Apple Mail's): kept."""
+    number, above = 0, ""
     while number < len(lines):
         if not quoted[number]:
+            above = lines[number] if lines[number].strip() else above
             number += 1
             continue
         end = number
         while end < len(lines) and (quoted[end] or not lines[end].strip()):
             end += 1
         first = next((line for line in lines[number:end] if line.lstrip(" >").strip()), "")
-        if _forwarded(first.lstrip(" >")):
+        if forward_marker(first.lstrip(" >")) or forward_marker(above):
             quoted[number:end] = [False] * (end - number)
         number = end
 

@@ -54,6 +54,8 @@ def aws_env() -> str:
         ("FYI.\n\n> Begin forwarded message:\n>\n> From: Ann\n> Text",
          "FYI.\n\n> Begin forwarded message:\n>\n> From: Ann\n> Text"),  # Apple Mail's forward stays
         ("Ok\n\u200b\n\u200b", "Ok"),  # lines of zero-width spaces are blank
+        ("FYI\n\nBegin forwarded message:\n\n> From: Ann\n> Text",
+         "FYI\n\nBegin forwarded message:\n\n> From: Ann\n> Text"),
     ],
 )
 def test_a_reply_loses_its_quoted_text(text: str, reply: str) -> None:
@@ -72,6 +74,9 @@ def test_a_reply_loses_its_quoted_text(text: str, reply: str) -> None:
         ("<div>A1</div><blockquote type=\"cite\">Q1</blockquote><div>A2</div><blockquote type=\"cite\">Q2</blockquote>",
          "A1\nA2"),
         ("<p>One</p><p>Two&nbsp;&amp; three</p><style>p{}</style>", "One\n\nTwo & three"),
+        # Gmail wraps a forward in its quote container: a forward is content, not a quote.
+        ('<div>FYI</div><div class="gmail_quote">---------- Forwarded message ---------<br>From: Ann<br><br>'
+         "Text</div>", "FYI\n---------- Forwarded message ---------\nFrom: Ann\n\nText"),
     ],
 )
 def test_an_html_reply_loses_its_quote_containers(html: str, reply: str) -> None:
