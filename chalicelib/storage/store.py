@@ -66,6 +66,13 @@ class _Put:
     content_type: str
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # botocore takes bytes and bytearray but not a view: the copy is made here, on the calling
+        # thread, where a pool thread's would cost a fresh malloc arena's page faults on every mail
+        # (0.5 ms of CPU for a 750 KB attachment, measured with make bench).
+        if isinstance(self.body, memoryview):
+            object.__setattr__(self, "body", bytes(self.body))
+
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
@@ -189,14 +196,16 @@ class MailStore(MailReads):
         running when the caller answers 503 (nothing is committed either way:
         the transaction comes after).
         """
-        if len(puts) <= 1:  # the commonest mail: its original alone; no thread for it
-            for put in puts:
-                self._put(put.key, put.body, put.content_type, **put.extra)
+        if not puts:
             return
-        futures = [
-            _pool().submit(self._put, put.key, put.body, put.content_type, **put.extra) for put in puts
-        ]
-        wait(futures)
+        # The first (the original, the largest) on this thread, which would only wait otherwise: the
+        # commonest mail, its original alone, needs no other thread.
+        first, *others = puts
+        futures = [_pool().submit(self._put, put.key, put.body, put.content_type, **put.extra) for put in others]
+        try:
+            self._put(first.key, first.body, first.content_type, **first.extra)
+        finally:
+            wait(futures)
         for future in futures:
             error = future.exception()
             if error is not None:
@@ -223,10 +232,9 @@ class MailStore(MailReads):
             # it tells our own commit, whose answer was lost, from another delivery's.
             schema.COMMIT_TOKEN: {"S": uuid.uuid4().hex},
         }
-        encoded = documents.document_json(document)
-        data = encoded.encode("utf-8")
+        data = documents.document_bytes(document)
         if len(data) <= INLINE_DOCUMENT_BYTES:
-            item[schema.DOC] = {"S": encoded}
+            item[schema.DOC] = {"S": data.decode("utf-8")}
             stored = None
         else:
             item[schema.DOC_KEY] = {"S": schema.document_object(delivery.prefix)}

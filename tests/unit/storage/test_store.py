@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from chalicelib.errors import StorageUnavailableError
 from chalicelib.mime import message
-from chalicelib.storage.documents import document_json
+from chalicelib.storage.documents import document_bytes, document_json
 from chalicelib.storage.store import MailStore
 from tests.support.examples import examples
 
@@ -51,6 +51,26 @@ def _documents(draw: st.DrawFn) -> dict[str, Any]:
 @given(_documents())
 def test_the_document_json_is_exactly_what_json_dumps_writes(document: dict[str, Any]) -> None:
     assert document_json(document) == json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+@settings(max_examples=examples(500), deadline=None)
+@given(_documents())
+def test_the_stored_document_is_json_dumps_text_in_utf8(document: dict[str, Any]) -> None:
+    assert document_bytes(document) == json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_a_long_non_ascii_html_body_is_escaped_as_json_escapes_it() -> None:
+    html = '<a href="x">caf\u00e9 \u2014 \\ \t</a>\r\n' * 5000 + "\U0001f600"
+    document = {"id": "x", "text": "plain", "html": html, "spam_report": None, "headers": [["A", "\u00e9"]]}
+    expected = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    assert (document_json(document), document_bytes(document)) == (expected, expected.encode())
+
+
+def test_a_lone_surrogate_is_written_by_json_but_never_stored() -> None:
+    document = {"id": "x", "text": "a\ud800b", "html": None, "spam_report": None}
+    assert document_json(document) == json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    with pytest.raises(UnicodeEncodeError):
+        document_bytes(document)
 
 
 def test_an_ascii_body_holding_the_key_text_itself_lands_in_its_own_place() -> None:
