@@ -9,7 +9,6 @@ import time
 from chalice.app import Blueprint, SQSEvent
 
 from chalicelib import logs
-from chalicelib.delivery.handoff import AttemptsExhausted, HandlerError
 from chalicelib.wiring import services
 
 # Chalice wires the event source when it packages the app, before any stage
@@ -53,6 +52,9 @@ def hand_off(event: SQSEvent) -> None:
 
 def _failure(exc: Exception) -> tuple[BaseException, str, str | None]:
     """The error to report, the outcome (``failed`` when no attempt is left, as the ledger says) and the mailbox."""
+    # The handoff's code loads with its service, in this function alone (chalicelib/wiring.py says why).
+    from chalicelib.delivery.handoff import AttemptsExhausted, HandlerError  # noqa: PLC0415
+
     if isinstance(exc, HandlerError):
         return exc.__cause__ or exc, "failed" if exc.final else "retry", exc.route
     return exc, "failed" if isinstance(exc, AttemptsExhausted) else "retry", None

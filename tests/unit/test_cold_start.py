@@ -18,9 +18,10 @@ from tests.conftest import ROOT
 from tests.support.signing import public_key_base64
 
 # Loaded on first use: signature checking (cryptography), the MIME decoder, the
-# handoff's mailboxes, the SES ingestor, a stored mail's bytes.
-LAZY = ("cryptography", "chalicelib.mime", "chalicelib.mailboxes", "chalicelib.ingress.ses.ingestor",
-        "chalicelib.ingress.sendgrid.webhook", "chalicelib.storage.content")
+# handoff and its mailboxes, the SES ingress, a stored mail's bytes.
+LAZY = ("cryptography", "chalicelib.mime", "chalicelib.mailboxes", "chalicelib.delivery.handoff",
+        "chalicelib.delivery.ledger", "chalicelib.delivery.routing", "chalicelib.ingress.ses.ingestor",
+        "chalicelib.ingress.ses.notice", "chalicelib.ingress.sendgrid.webhook", "chalicelib.storage.content")
 
 
 def loaded_after(code: str, **env: str) -> set[str]:

@@ -15,7 +15,6 @@ from chalicelib.errors import (
     PayloadTooLargeError,
     StorageUnavailableError,
 )
-from chalicelib.ingress.ses.notice import parse_notice
 from chalicelib.wiring import services
 
 # Chalice wires the event source when it packages the app, before any stage
@@ -29,6 +28,9 @@ blueprint = Blueprint(__name__)
 
 @blueprint.on_sqs_message(queue=SES_QUEUE, batch_size=1)
 def receive_ses(event: SQSEvent) -> None:
+    # The SES ingress loads in its own function alone (chalicelib/wiring.py says why).
+    from chalicelib.ingress.ses.notice import parse_notice  # noqa: PLC0415
+
     for record in event:
         start = time.perf_counter()
         try:
