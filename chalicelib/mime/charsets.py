@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 
 from chalicelib.mime.japanese import decode_eucjp, decode_iso2022jp
 from chalicelib.mime.labels import KNOWN_CODECS, codec_for, strip_label
@@ -85,9 +86,49 @@ def _decode(data: bytes, charset: str | None) -> str:
     if codec is None or codec == "cp1252":
         return _guess(data)
     try:
-        return _decode_with(data, codec)
+        text = _decode_with(data, codec)
     except Exception:  # a codec that fails in a way 'replace' does not cover: guess instead
         return _guess(data)
+    if data.isascii() or codec.startswith("utf"):  # UTF-16 and -32 are not supersets of ASCII
+        return text
+    return _mislabelled_utf8(data, codec, text) or text
+
+
+# Private use, where UTF-8 read as GB18030 or Big5 lands; the test for unassigned ones is below.
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")
+
+
+def _odd(text: str) -> bool:
+    """Holds what no sender writes: U+FFFD, a private-use or an unassigned character."""
+    if "\ufffd" in text or _PRIVATE_USE.search(text):
+        return True
+    return any(unicodedata.category(char) == "Cn" for char in set(text) if char > "\x7f")
+
+
+def _valid_in(data: bytes, codec: str) -> bool:
+    try:
+        data.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    except LookupError:
+        return True  # nothing to judge by
+    return True
+
+
+def _mislabelled_utf8(data: bytes, codec: str, text: str) -> str | None:
+    """The bytes as UTF-8, when they are UTF-8 the label does not fit: UTF-8 wins, for every label.
+
+    Valid UTF-8 with 8-bit bytes is rarely anything else; it wins when the
+    bytes are not valid in the labelled charset, or read in it give
+    characters no sender writes (private-use, unassigned) where UTF-8 gives none.
+    """
+    try:
+        utf8 = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not _valid_in(data, codec) or (_odd(text) and not _odd(utf8)):
+        return utf8
+    return None
 
 
 def decode(data: bytes, charset: str | None) -> str:
@@ -100,7 +141,9 @@ def decode(data: bytes, charset: str | None) -> str:
       7-bit bytes containing ``ESC $`` are ISO-2022-JP.
     - Shift_JIS as CP932, EUC-JP and ISO-2022-JP through CP932's JIS mapping (NEC/IBM
       extensions such as ①, ㈱, Ⅰ, № decode; JIS 0x2141 is U+FF5E FULLWIDTH TILDE).
-    - Anything else with its codec; undecodable bytes become U+FFFD.
+    - Anything else with its codec; undecodable bytes become U+FFFD. But 8-bit bytes
+      that are valid UTF-8 and not valid in the labelled charset, or that read in it
+      give private-use or unassigned characters, are read as UTF-8, whatever the label.
     """
     try:
         return _decode(bytes(data), charset)

@@ -75,3 +75,71 @@ def parse_block(block: bytes) -> Message | None:
     # value group and the last line end after it, as header_source_parse's
     # ``value.lstrip(' \t') ... .rstrip('\r\n')`` leaves them.
     return headers_only(header_re.findall(text, shape.start(2), shape.end(2)), shape[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# A message's own header block, as RFC 5322 section 4.5 and real mail write it.
+#
+# The stdlib parser ends the header block at the first line that is not a
+# ``name: value`` header. RFC 5322's obsolete syntax allows blanks before the
+# colon (``Subject     : Hi``), and mailers write stray lines among the
+# headers (``quite Delivered-To: …``); either would turn every header after it
+# into body text. ``readable_headers`` rewrites such a block into the one the
+# stdlib reads as the sender meant.
+
+_LINE = re.compile(rb"[^\r\n]*+(?:\r\n|\r|\n)?+")
+_OBSOLETE_HEADER = re.compile(rb"([\x21-\x39\x3b-\x7e]++)([ \t]*+):")
+
+
+def _continued(source: bytes, position: int, end: int) -> int:
+    """Past the continuation lines (starting with a blank) from ``position``."""
+    while position < end and source[position] in (0x20, 0x09):
+        line = _LINE.match(source, position, end)
+        assert line is not None  # the pattern matches the empty string
+        position = line.end()
+    return position
+
+
+def readable_headers(source: bytes, start: int, end: int) -> bytes | None:
+    """The message at ``source[start:end]`` with its header block made readable, or None when it is already.
+
+    - ``Name<blanks>:`` (obsolete syntax) becomes ``Name:``.
+    - A line that is no header (and its continuation lines) is dropped when a
+      header follows it; otherwise it is where the body starts, as for the stdlib.
+    Only the message's own header block is read; the rest is kept byte for byte.
+    """
+    kept: list[bytes] = []
+    changed = False
+    position = start
+    if source.startswith(b"From ", start, end) and _OBSOLETE_HEADER.match(source, start, end) is None:
+        # An mbox separator, the stdlib's unix-from; ``From  : a@b`` is a header.
+        line = _LINE.match(source, position, end)
+        assert line is not None
+        kept.append(line.group())
+        position = line.end()
+    while position < end:
+        line = _LINE.match(source, position, end)
+        assert line is not None
+        text = line.group()
+        if not text.strip(b"\r\n") or text[0] in (0x20, 0x09):
+            if not text.strip(b"\r\n"):
+                break  # the empty line that ends the block
+            kept.append(text)  # a continuation line
+            position = line.end()
+            continue
+        header = _OBSOLETE_HEADER.match(text)
+        if header is not None:
+            if header.group(2):
+                text = header.group(1) + text[header.end() - 1 :]
+                changed = True
+            kept.append(text)
+            position = line.end()
+            continue
+        after = _continued(source, line.end(), end)
+        if _OBSOLETE_HEADER.match(source, after, end) is None:
+            break  # the body starts here, with no empty line before it
+        changed = True  # a stray line among the headers
+        position = after
+    if not changed:
+        return None
+    return b"".join(kept) + source[position:end]

@@ -36,6 +36,9 @@ MAX_DEPTH = 64
 def parse(source: bytes, start: int = 0, end: int | None = None) -> Message:
     """The message at ``source[start:end]``, read in place: the source may be a whole request body."""
     end = len(source) if end is None else end
+    readable = headerblock.readable_headers(source, start, end)
+    if readable is not None:
+        source, start, end = readable, 0, len(readable)
     fast = _message(source, start, end, 0)
     if fast is not None:
         return fast

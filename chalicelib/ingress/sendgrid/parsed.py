@@ -17,11 +17,12 @@ from chalicelib.mime import charsets, headers, parts
 from chalicelib.mime.addresses import Address, parse_addresses, parse_message_id
 from chalicelib.mime.dates import parse_date
 from chalicelib.mime.params import clean_filename
-from chalicelib.mime.words import decode_words
+from chalicelib.mime.words import LINEAR_WHITESPACE, decode_words
 from chalicelib.model import Attachment, InboundMail
 
 _ATTACHMENT_FIELD = re.compile(r"^attachment(\d{1,4})$")
 _HEADER_FIELDS = frozenset({"subject", "from", "to", "cc"})
+_BLANKS = re.compile(r"\s+")
 
 
 def decode(form: Form, extras: Extras) -> InboundMail:
@@ -95,14 +96,22 @@ class _Fields:
         return _addresses(self.raw_header(name, field)) or _addresses(self.text(field))
 
     def subject(self) -> str | None:
-        """SendGrid's ``subject``, unless it is garbled where the header block's is not."""
-        subject = self.text("subject")
-        if subject is not None:
-            subject = decode_words(subject)  # some senders' subjects come still encoded
+        """SendGrid's ``subject``, unless it is garbled where the header block's is not.
+
+        Where the two say the same but for blanks, the block's, read as raw mode
+        reads it, is taken: a decoder other than ours may space the words otherwise
+        (Python's ``decode_header`` drops the blank between plain text and an RFC
+        2047 word) or keep trailing blanks.
+        """
+        field = self.text("subject")
+        if field is not None:
+            field = decode_words(field).strip(LINEAR_WHITESPACE)  # some senders' subjects come still encoded
         from_block = headers.first_header(self.headers, "Subject")
-        if subject is None or ("\ufffd" in subject and from_block and "\ufffd" not in from_block):
+        if from_block is None:
+            return field
+        if field is None or ("\ufffd" in field and "\ufffd" not in from_block):
             return from_block
-        return subject
+        return from_block if _BLANKS.sub("", field) == _BLANKS.sub("", from_block) else field
 
 
 def _attachments(form: Form) -> list[Attachment]:

@@ -401,3 +401,34 @@ def test_every_jis_x_0208_character_decodes_as_the_walk_does() -> None:
         pairs = b"".join(bytes([row, cell]) for cell in range(0x21, 0x7F))
         data = b"\x1b$B" + pairs + b"\x1b(B"
         assert japanese.decode_iso2022jp(data) == japanese._walk_iso2022jp(data)
+
+
+# Real UTF-8 under a label it does not fit (tests/corpus/wild/mail-parser/mail_test_12.eml is a whole mail of it).
+UTF8_CHINESE = "你好！我公司可代开各类增值税发票"
+
+
+@pytest.mark.parametrize("label", ["gb2312", "GBK", "gb18030", "big5", "euc-kr", "shift_jis", "euc-jp", "iso-2022-jp"])
+def test_utf8_wins_over_a_label_that_does_not_fit_it(label: str) -> None:
+    data = UTF8_CHINESE.encode("utf-8")
+    assert decode(data, label) == UTF8_CHINESE
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [("报价单", "gb2312"), ("繁體中文", "big5"), ("회의 자료", "euc-kr"), ("Привет", "koi8-r"), ("①見積", "shift_jis")],
+)
+def test_text_in_its_own_charset_keeps_its_label(text: str, label: str) -> None:
+    codec = {"shift_jis": "cp932"}.get(label, label)
+    assert decode(text.encode(codec), label) == text
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"), [("windows-1251", "РџСЂРёРІРµС‚"), ("koi8-r", "п÷я─п╦п╡п╣я┌")]
+)
+def test_utf8_that_reads_as_plausible_text_in_the_label_keeps_the_label(label: str, expected: str) -> None:
+    # Valid in the label's charset and all assigned: nothing says it is not Cyrillic.
+    assert decode("Привет".encode(), label) == expected
+
+
+def test_utf16_labels_are_not_second_guessed() -> None:
+    assert decode("hi".encode("utf-16-le"), "utf-16le") == "hi"

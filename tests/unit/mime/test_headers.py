@@ -555,9 +555,14 @@ _simple_entry = st.one_of(
 
 @settings(max_examples=examples(300), deadline=None)
 @given(st.lists(_simple_entry, min_size=1, max_size=4), st.sampled_from([",", ", ", " , "]))
-def test_the_fast_address_path_agrees_with_the_email_package(entries: list[str], separator: str) -> None:
+def test_the_fast_address_path_agrees_with_the_tokenizer_and_the_email_package(
+    entries: list[str], separator: str
+) -> None:
     value = separator.join(entries)
-    assert addresses._getaddresses(value) == email.utils.getaddresses([value])
+    fast = addresses._simple(value)
+    assert fast is not None
+    assert fast == addresses.parse_slowly(value)
+    assert [(entry["name"], entry["address"]) for entry in fast] == email.utils.getaddresses([value])
 
 
 _ASCII_PIECES = [*'ab =?QqBb_:;"<>@,.\t\r\n\x1b$()', "=?utf-8?q?caf=C3=A9?=", "=?iso-2022-jp?B?GyRCRnxLXDhsGyhC?=",

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.mime import tree
+from chalicelib.mime import headerblock, tree
 from chalicelib.mime.stdlib import original, raw_payload
 from tests.conftest import CORPUS, FIXTURES, ROOT
 from tests.support.examples import examples
@@ -153,3 +153,47 @@ def test_a_forwarded_message_is_parsed_in_place_and_keeps_its_original_bytes() -
     kept = original(part)
     assert isinstance(kept, memoryview) and kept.obj is source
     assert bytes(kept) == inner
+
+
+WILD_MAILS = sorted((CORPUS / "wild").rglob("*.eml"))
+
+
+@pytest.mark.parametrize("path", WILD_MAILS, ids=lambda p: p.name)
+def test_real_mail_gets_the_stdlib_tree_of_its_readable_header_block(path: Path) -> None:
+    source = path.read_bytes()
+    readable = headerblock.readable_headers(source, 0, len(source))
+    assert_same_tree(tree.parse(source), stdlib(source if readable is None else readable))
+
+
+def test_only_header_blocks_the_stdlib_would_cut_short_are_rewritten() -> None:
+    rewritten = {
+        path.name for path in WILD_MAILS if headerblock.readable_headers(path.read_bytes(), 0, path.stat().st_size)
+    }
+    assert rewritten == {"rfc2822__example13.eml", "plain_emails__raw_email_incorrect_header.eml"}
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (b"Subject     : Hi\r\nFrom  : a@b.c\r\n\r\nbody", b"Subject: Hi\r\nFrom: a@b.c\r\n\r\nbody"),
+        (b"From  : a@b.c\nTo: x@y.z\n\nbody", b"From: a@b.c\nTo: x@y.z\n\nbody"),  # a header, not a unix-from
+        (b"quite Delivered-To: x\nReceived: y\n z\nSubject: s\n\nbody\n", b"Received: y\n z\nSubject: s\n\nbody\n"),
+        (b"To: m\n__\n   <m@x>\nSubject: s\n\nb", b"To: m\nSubject: s\n\nb"),  # the stray line's own continuation
+        (b"From joe Fri Feb 19\nSubject : s\n\nb", b"From joe Fri Feb 19\nSubject: s\n\nb"),
+    ],
+)
+def test_obsolete_names_are_mended_and_stray_lines_dropped(source: bytes, expected: bytes) -> None:
+    assert headerblock.readable_headers(source, 0, len(source)) == expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        b"Subject: x\r\nHello world\r\n\r\nbody",  # no header follows: the body starts there, no empty line
+        b"Subject: x\r\n\r\nnot: a header but body\r\n",
+        b"Hello, no headers at all\r\nand a second line\r\n",
+        b"From joe Fri Feb 19\nSubject: s\n\nb",
+    ],
+)
+def test_blocks_the_stdlib_reads_as_meant_are_left_alone(source: bytes) -> None:
+    assert headerblock.readable_headers(source, 0, len(source)) is None
