@@ -91,6 +91,13 @@ _LINE = re.compile(rb"[^\r\n]*+(?:\r\n|\r|\n)?+")
 _OBSOLETE_HEADER = re.compile(rb"([\x21-\x39\x3b-\x7e]++)([ \t]*+):")
 
 
+# A block every line of which is a header, a continuation line or the unix-from, ended by an
+# empty line: the stdlib reads it whole, and one C-speed match says so.
+_READABLE = re.compile(
+    rb"(?:From (?![ \t]*+:)[^\r\n]*+\r?\n)?+(?:[\x21-\x39\x3b-\x7e]++:[^\r\n]*+\r?\n(?:[ \t][^\r\n]*+\r?\n)*+)*+\r?\n"
+)
+
+
 def _continued(source: bytes, position: int, end: int) -> int:
     """Past the continuation lines (starting with a blank) from ``position``."""
     while position < end and source[position] in (0x20, 0x09):
@@ -108,6 +115,8 @@ def readable_headers(source: bytes, start: int, end: int) -> bytes | None:
       header follows it; otherwise it is where the body starts, as for the stdlib.
     Only the message's own header block is read; the rest is kept byte for byte.
     """
+    if _READABLE.match(source, start, end) is not None:
+        return None
     kept: list[bytes] = []
     changed = False
     position = start
