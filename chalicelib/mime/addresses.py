@@ -157,6 +157,8 @@ def _addr_spec(tokens: list[Token]) -> str | None:
 
 def _phrase(tokens: list[Token]) -> str:
     """A display name: quoted strings unquoted, atoms and stray specials as written, comments dropped."""
+    if not tokens:
+        return ""
     words: list[str] = []
     for kind, text in tokens:
         if kind == _SPACE:
@@ -167,6 +169,8 @@ def _phrase(tokens: list[Token]) -> str:
 
 
 def _comment_name(tokens: list[Token]) -> str:
+    if all(kind != _COMMENT for kind, _ in tokens):
+        return ""
     return decode_words(" ".join(text.strip() for kind, text in tokens if kind == _COMMENT and text.strip()))
 
 
@@ -240,6 +244,8 @@ _SIMPLE_ADDRESS = re.compile(
 def _simple(value: str) -> list[Address] | None:
     found: list[Address] = []
     for part in value.split(","):
+        if not part or part.isspace():
+            continue  # an empty entry, which the tokenizer skips too
         match = _SIMPLE_ADDRESS.fullmatch(part)
         if match is None:
             return None
