@@ -277,7 +277,26 @@ def _field(line: str) -> str | None:
     if len(line) > MAX_LINE:
         return None
     found = _FIELD.match(line)
-    return _FIELD_KIND[found.group(1).casefold()] if found else None
+    if found is None or found.group(1)[0].islower():
+        return None  # clients write "From:" or "FROM:"; "from: the start, …" is a sentence
+    return _FIELD_KIND[found.group(1).casefold()]
+
+
+# A header block some clients run into one line: "…From: Ann <a@x>Sent: Monday …To: Bob …Subject: …".
+_INLINE_HEADERS = (("From:", "Sent:"), ("From:", "Date:"), ("Von:", "Gesendet:"), ("De:", "Enviado:"),
+                   ("De :", "Envoyé :"), ("Van:", "Verzonden:"), ("Od:", "Wysłano:"), ("Fra:", "Sendt:"))
+MAX_INLINE_HEADER = 4000
+
+
+def _inline_header_at(lines: list[str], index: int) -> _Split | None:
+    line = lines[index]
+    if len(line) > MAX_INLINE_HEADER:
+        return None
+    for sender, date in _INLINE_HEADERS:
+        at = line.find(sender)
+        if at >= 0 and line.find(date, at) > 0 and ("To:" in line[at:] or "Subject:" in line[at:] or at == 0):
+            return _Split(index, at, 1)
+    return None
 
 
 def _header_block_at(lines: list[str], index: int) -> _Split | None:
@@ -338,7 +357,8 @@ def _splits(lines: list[str]) -> list[_Split]:
             continue
         if forward_marker(line):
             break
-        split = _marker_at(lines, index) or _header_block_at(lines, index) or _attribution_at(lines, index, ends)
+        split = (_marker_at(lines, index) or _header_block_at(lines, index) or _attribution_at(lines, index, ends)
+                 or _inline_header_at(lines, index))
         if split is None:
             index += 1
             continue

@@ -54,6 +54,8 @@ def aws_env() -> str:
         ("FYI.\n\n> Begin forwarded message:\n>\n> From: Ann\n> Text",
          "FYI.\n\n> Begin forwarded message:\n>\n> From: Ann\n> Text"),  # Apple Mail's forward stays
         ("Ok\n\u200b\n\u200b", "Ok"),  # lines of zero-width spaces are blank
+        ("Sure.\nfrom: the start\nto: be clear", "Sure.\nfrom: the start\nto: be clear"),  # sentences, not fields
+        ("Sure.From: Ann <a@example.com>Sent: Monday To: Bob Subject: Q\nQuestion", "Sure."),  # a header run together
         ("FYI\n\nBegin forwarded message:\n\n> From: Ann\n> Text",
          "FYI\n\nBegin forwarded message:\n\n> From: Ann\n> Text"),
     ],
