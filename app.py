@@ -14,6 +14,9 @@ from chalice.app import Chalice
 from chalicelib import logs
 from chalicelib.api import routes as read_api
 from chalicelib.delivery import consumer as handoff
+from chalicelib.ingress.mailgun import routes as mailgun
+from chalicelib.ingress.postmark import routes as postmark
+from chalicelib.ingress.relay import routes as relay
 from chalicelib.ingress.sendgrid import routes as sendgrid
 from chalicelib.ingress.ses import consumer as ses
 
@@ -24,10 +27,14 @@ app = Chalice(app_name=logs.LOGGER_NAME, configure_logs=False)
 # the app with an API Gateway event).
 app.api.binary_types.append("multipart/form-data")
 # The commonest attachment type, and a mail's original as SES stored it, so that
-# they download without a detour through S3.
+# they download without a detour through S3; message/rfc822 is also what the
+# relay posts, which API Gateway must pass as the bytes the MTA sent.
 app.api.binary_types.extend(["application/pdf", "message/rfc822"])
 
 app.register_blueprint(sendgrid.blueprint)
 app.register_blueprint(ses.blueprint)
+app.register_blueprint(relay.blueprint)
+app.register_blueprint(postmark.blueprint)
+app.register_blueprint(mailgun.blueprint)
 app.register_blueprint(handoff.blueprint)
 app.register_blueprint(read_api.blueprint)

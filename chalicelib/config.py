@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
 from chalicelib.errors import NotConfiguredError, StorageUnavailableError
@@ -47,6 +48,11 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # The key of the replies mailbox's addresses (mailboxes/reply_addresses.py); None: replies cannot verify.
     reply_secret: str | None = None
+    # Mailgun's webhook signing keys; two at once is how the key is rotated.
+    mailgun_signing_keys: tuple[str, ...] = ()
+    mailgun_tolerance: int = DEFAULT_SIGNATURE_TOLERANCE
+    # The networks Postmark posts from (POSTMARK_IPS); empty: any source, the credentials alone decide.
+    postmark_networks: tuple[IPv4Network | IPv6Network, ...] = ()
 
     def cursor_secret(self) -> bytes:
         """The key that signs paging cursors: derived from the read tokens, so rotating them retires old cursors."""
@@ -61,6 +67,9 @@ class Settings:
             f"read_tokens=<{len(self.read_tokens)} tokens>, "
             f"verification_keys=<{len(self.verification_keys)} keys>, "
             f"reply_secret=<{'set' if self.reply_secret else 'not set'}>, "
+            f"mailgun_signing_keys=<{len(self.mailgun_signing_keys)} keys>, "
+            f"mailgun_tolerance={self.mailgun_tolerance}, "
+            f"postmark_networks=<{len(self.postmark_networks)} networks>, "
             f"signature_tolerance={self.signature_tolerance}, max_body_bytes={self.max_body_bytes}, "
             f"queue={self.queue!r}, max_attempts={self.max_attempts}, retention_days={self.retention_days})"
         )
@@ -78,6 +87,18 @@ def parse_credentials(text: str) -> tuple[tuple[str, str], ...]:
             raise NotConfiguredError("MAIL_CREDENTIALS holds an entry that is not key:secret")
         pairs.append((key, secret))
     return tuple(pairs)
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def parse_networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Comma-separated addresses or CIDR blocks (``POSTMARK_IPS``)."""
+    try:
+        return tuple(ip_network(item, strict=False) for item in _list(text))
+    except ValueError:
+        raise NotConfiguredError("POSTMARK_IPS holds an entry that is not an IP address or network") from None
 
 
 def parse_tokens(text: str) -> tuple[ReadToken, ...]:
@@ -146,7 +167,10 @@ def load_settings(
         bucket=bucket,
         mail_credentials=parse_credentials(_secret(environ, "MAIL_CREDENTIALS", read_parameter)),
         read_tokens=parse_tokens(_secret(environ, "READ_TOKENS", read_parameter)),
-        verification_keys=tuple(key.strip() for key in keys.split(",") if key.strip()),
+        verification_keys=_list(keys),
+        mailgun_signing_keys=_list(_secret(environ, "MAILGUN_SIGNING_KEY", read_parameter)),
+        mailgun_tolerance=_int(environ, "MAILGUN_SIGNATURE_TOLERANCE", DEFAULT_SIGNATURE_TOLERANCE),
+        postmark_networks=parse_networks(environ.get("POSTMARK_IPS", "")),
         signature_tolerance=_int(
             environ, "SENDGRID_SIGNATURE_TOLERANCE", DEFAULT_SIGNATURE_TOLERANCE
         ),

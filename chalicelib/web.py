@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from chalice.app import Response
 
@@ -32,3 +33,31 @@ def answer(route: str, action: Callable[[], Response]) -> Response:
     except Exception as exc:  # no traceback text: it may quote the mail
         logs.line(route=route, status=500, outcome="unexpected", error=type(exc).__name__, ms=logs.elapsed_ms(start))
         return Response(body={"Code": "InternalServerError", "Message": "internal error"}, status_code=500)
+
+
+class Stored(Protocol):
+    """What an ingress's ``commit()`` answers (``chalicelib.ingress.Outcome``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def duplicate(self) -> bool: ...
+
+    @property
+    def attachments(self) -> int: ...
+
+
+def ingress_answer(route: str, size: int, ingest: Callable[[], Stored]) -> Response:
+    """Every ingress's answer: 200 ``{"id", "duplicate"}`` once committed, our error's status otherwise."""
+    start = time.perf_counter()
+
+    def run() -> Response:
+        outcome = ingest()
+        logs.line(
+            route=route, status=200, id=outcome.id, outcome="duplicate" if outcome.duplicate else "stored",
+            bytes=size, attachments=outcome.attachments, ms=logs.elapsed_ms(start),
+        )
+        return Response(body={"id": outcome.id, "duplicate": outcome.duplicate}, status_code=200)
+
+    return answer(route, run)

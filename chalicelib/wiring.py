@@ -27,6 +27,9 @@ from chalicelib.storage.store import MailStore
 
 if TYPE_CHECKING:
     from chalicelib.delivery.handoff import Handoff
+    from chalicelib.ingress.mailgun.ingestor import MailgunIngestor
+    from chalicelib.ingress.postmark.ingestor import PostmarkIngestor
+    from chalicelib.ingress.relay.ingestor import RelayIngestor
     from chalicelib.ingress.sendgrid.webhook import SendGridIngestor
     from chalicelib.ingress.ses.ingestor import SesIngestor
     from chalicelib.storage.content import MailContent
@@ -45,6 +48,9 @@ class Services:
         self._queue: Queue | None = None
         self._sendgrid: SendGridIngestor | None = None
         self._ses: SesIngestor | None = None
+        self._relay: RelayIngestor | None = None
+        self._postmark: PostmarkIngestor | None = None
+        self._mailgun: MailgunIngestor | None = None
         self._handoff: Handoff | None = None
 
     def settings(self) -> Settings:
@@ -78,10 +84,15 @@ class Services:
     def content(self) -> MailContent:
         """A stored mail's bytes; each ingress that stores a request says how to make the message from it."""
         if self._content is None:
-            from chalicelib.ingress.sendgrid import original  # noqa: PLC0415 - see the module's docstring
+            from chalicelib.ingress.mailgun import ingestor as mailgun  # noqa: PLC0415 - see the module's docstring
+            from chalicelib.ingress.postmark import ingestor as postmark  # noqa: PLC0415
+            from chalicelib.ingress.sendgrid import original  # noqa: PLC0415
             from chalicelib.storage.content import MailContent  # noqa: PLC0415
 
-            self._content = MailContent(self.store(), {"raw": original.message_of, "parsed": original.message_of})
+            self._content = MailContent(self.store(), {
+                "raw": original.message_of, "parsed": original.message_of,
+                "mailgun": mailgun.message_of, "postmark": postmark.message_of,
+            })
         return self._content
 
     def queue(self) -> Queue | None:
@@ -113,6 +124,27 @@ class Services:
 
             self._ses = SesIngestor(self.settings().bucket, self.store(), self.queue())
         return self._ses
+
+    def relay(self) -> RelayIngestor:
+        if self._relay is None:
+            from chalicelib.ingress.relay.ingestor import RelayIngestor  # noqa: PLC0415
+
+            self._relay = RelayIngestor(self.settings(), self.store(), self.queue())
+        return self._relay
+
+    def postmark(self) -> PostmarkIngestor:
+        if self._postmark is None:
+            from chalicelib.ingress.postmark.ingestor import PostmarkIngestor  # noqa: PLC0415
+
+            self._postmark = PostmarkIngestor(self.settings(), self.store(), self.queue())
+        return self._postmark
+
+    def mailgun(self) -> MailgunIngestor:
+        if self._mailgun is None:
+            from chalicelib.ingress.mailgun.ingestor import MailgunIngestor  # noqa: PLC0415
+
+            self._mailgun = MailgunIngestor(self.settings(), self.store(), self.queue())
+        return self._mailgun
 
     def handoff(self) -> Handoff:
         if self._handoff is None:

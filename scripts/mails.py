@@ -1,4 +1,4 @@
-"""Read stored mail from a deployed or local service: list, show, raw, eml, attachment, retry.
+"""Read stored mail from a deployed or local service: list, show, raw, eml, attachment, retry; relay a message in.
 
 ``mails list --status failed`` lists the mail whose handoff failed (or is
 pending, processing, bounced); ``mails retry --all-failed`` hands every failed
@@ -180,7 +180,59 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("id", nargs="?")
     which.add_argument("--all-failed", action="store_true", help="every failed mail (safe to run again)")
     retry.add_argument("--to", help="with --all-failed: only this mailbox's (a scoped token needs it)")
+    relay = commands.add_parser(
+        "relay", help="post the message on standard input to POST /ingress/relay, for an MTA's pipe",
+        description=f"Exit status: {EX_OK} stored, {EX_TEMPFAIL} try later (a 5xx, no answer), "
+        f"{EX_NOPERM} refused (401/403), {EX_DATAERR} any other 4xx (the message can never be taken).",
+    )
+    relay.add_argument(
+        "--url", dest="relay_url", help="https://KEY:SECRET@HOST/STAGE/ingress/relay (or MAILS_RELAY_URL)"
+    )
+    relay.add_argument("--sender", help="the envelope sender (SMTP's MAIL FROM)")
+    relay.add_argument("recipients", nargs="+", metavar="RECIPIENT", help="an envelope recipient")
+    relay.add_argument("--timeout", type=float, default=25.0)
     return parser
+
+
+# sysexits.h: what Postfix's pipe(8) and Exim's pipe transport read from a command.
+EX_OK, EX_DATAERR, EX_TEMPFAIL, EX_NOPERM = 0, 65, 75, 77
+
+
+def relay_status(status: int) -> int:
+    """The exit status an MTA understands for the service's answer: retry unless it is final."""
+    if 200 <= status < 300:
+        return EX_OK
+    if status in (401, 403):
+        return EX_NOPERM  # a wrong URL or secret: bounced now, not retried for days
+    if 400 <= status < 500:
+        return EX_DATAERR
+    return EX_TEMPFAIL
+
+
+def _without_mbox_line(message: bytes) -> bytes:
+    """An MTA's pipe may write an mbox ``From `` line first; it is not part of the message."""
+    if message.startswith(b"From "):
+        return message.split(b"\n", 1)[1] if b"\n" in message else b""
+    return message
+
+
+def relay(url: str, sender: str | None, recipients: list[str], message: bytes, timeout: float) -> int:
+    headers = {"Content-Type": "message/rfc822", "X-Envelope-To": ", ".join(recipients)}
+    if sender:
+        headers["X-Envelope-From"] = sender
+    try:
+        response = requests.post(url, data=_without_mbox_line(message), headers=headers, timeout=timeout)
+    except requests.RequestException as exc:
+        print(f"mails relay: {type(exc).__name__} from {dev_state.without_credentials(url)}", file=sys.stderr)
+        return EX_TEMPFAIL
+    code = relay_status(response.status_code)
+    if code != EX_OK:
+        try:
+            reason = str(response.json().get("Message", ""))
+        except ValueError:
+            reason = ""
+        print(f"mails relay: {response.status_code} {reason}".rstrip(), file=sys.stderr)
+    return code
 
 
 def _run(reader: Reader, args: argparse.Namespace) -> int:
@@ -210,6 +262,11 @@ def _run(reader: Reader, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "relay":
+        url = args.relay_url or args.url or os.environ.get("MAILS_RELAY_URL")
+        if not url:
+            parser.error("relay needs --url (or MAILS_RELAY_URL)")
+        return relay(url, args.sender, args.recipients, sys.stdin.buffer.read(), args.timeout)
     state = dev_state.state_dir()
     url = args.url or os.environ.get("MAILS_URL") or dev_state.server_url(state)
     credentials = dev_state.read_credentials(state)

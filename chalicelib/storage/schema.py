@@ -79,6 +79,15 @@ def mail_key(mail_id: str) -> dict[str, Any]:
 MAILBOX_PREFIX = "to#"  # a mailbox entry's sort key, and its box, begin with it
 
 
+def once_key(kind: str, value: str) -> dict[str, Any]:
+    """A value that may be used once (a webhook's token), by its digest: never in the index, never a mail."""
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return {PK: {"S": f"once#{kind}#{digest}"}, SK: {"S": "once"}}
+
+
+FINGERPRINT = "fingerprint"  # what the value was first used for (a request body's digest)
+
+
 def box(address: str | None) -> str:
     """The index partition of a mailbox, or of all mail when None."""
     return ALL_MAILBOX if address is None else f"{MAILBOX_PREFIX}{address}"

@@ -321,6 +321,29 @@ class MailStore(MailReads):
             # The mail is stored; an orphan object is only waste, never wrong data.
             log.warning("could not remove a duplicate delivery's objects (%s)", type(exc).__name__)
 
+    def use_once(self, kind: str, value: str, fingerprint: str, expires_at: int) -> bool:
+        """Remember ``value`` until ``expires_at`` (unix seconds, DynamoDB's TTL); False if used for other bytes.
+
+        The same value with the same fingerprint again is allowed: that is the
+        sender retrying the one request, which the mail's id makes harmless.
+        """
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item={**schema.once_key(kind, value), schema.FINGERPRINT: {"S": fingerprint},
+                      schema.EXPIRES_AT: {"N": str(expires_at)}},
+                ConditionExpression="attribute_not_exists(pk) OR #f = :f",
+                ExpressionAttributeNames={"#f": schema.FINGERPRINT},
+                ExpressionAttributeValues={":f": {"S": fingerprint}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise storage_error("DynamoDB PutItem", exc) from exc
+        except AWS_ERRORS as exc:
+            raise storage_error("DynamoDB PutItem", exc) from exc
+        return True
+
     def quarantine(self, raw: bytes, content_type: str, reason: str, received: datetime) -> str:
         """Keep an unreadable body aside for an operator; returns its key."""
         key = schema.quarantine_object(received, hashlib.sha256(raw).hexdigest())

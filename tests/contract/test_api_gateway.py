@@ -98,3 +98,28 @@ def test_shift_jis_and_binary_bytes_survive_api_gateways_base64_body(configured:
     rebuilt = BytesParser(policy=policy.default).parsebytes(base64.b64decode(eml["body"]))
     assert rebuilt.get_body(("plain",)).get_content() == text
     assert [part.get_content() for part in rebuilt.iter_attachments()] == [attachment]
+
+
+def test_a_relayed_message_with_8bit_bytes_arrives_as_sent_and_postmark_reads_the_peer_address(
+    configured: str, monkeypatch: Any
+) -> None:
+    """message/rfc822 is a binary type, so API Gateway base64-wraps it; sourceIp is the TCP peer, not a header."""
+    auth = "Basic " + base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
+    message = b"From: a@example.org\r\nTo: box@example.com\r\nSubject: x\r\n\r\nna\xefve \x00\xff\r\n"
+    event = api_gateway_event("POST", "/ingress/relay", "/ingress/relay", body=message,
+                              headers={"Content-Type": "message/rfc822", "Authorization": auth})
+    stored = json.loads(app_module.app(event, LambdaContext())["body"])
+    raw = download(stored["id"], "raw")
+    assert base64.b64decode(raw["body"]) == message
+
+    from chalicelib.wiring import services
+
+    monkeypatch.setenv("POSTMARK_IPS", "203.0.113.0/24")
+    services.reset()
+    posted = json.dumps({"FromFull": {"Email": "a@example.org", "Name": ""}, "TextBody": "hi"}).encode()
+    for peer, forwarded, status in (("203.0.113.9", "198.51.100.1", 200), ("198.51.100.1", "203.0.113.9", 401)):
+        event = api_gateway_event("POST", "/ingress/postmark", "/ingress/postmark", body=posted,
+                                  headers={"Content-Type": "application/json", "Authorization": auth,
+                                           "X-Forwarded-For": f"{forwarded}, {peer}"})
+        event["requestContext"]["identity"] = {"sourceIp": peer}
+        assert app_module.app(event, LambdaContext())["statusCode"] == status

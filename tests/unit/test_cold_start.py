@@ -21,7 +21,9 @@ from tests.support.signing import public_key_base64
 # handoff and its mailboxes, the SES ingress, a stored mail's bytes.
 LAZY = ("cryptography", "chalicelib.mime", "chalicelib.mailboxes", "chalicelib.delivery.handoff",
         "chalicelib.delivery.ledger", "chalicelib.delivery.routing", "chalicelib.ingress.ses.ingestor",
-        "chalicelib.ingress.ses.notice", "chalicelib.ingress.sendgrid.webhook", "chalicelib.storage.content")
+        "chalicelib.ingress.ses.notice", "chalicelib.ingress.sendgrid.webhook", "chalicelib.storage.content",
+        "chalicelib.ingress.rfc822", "chalicelib.ingress.relay.ingestor", "chalicelib.ingress.postmark.ingestor",
+        "chalicelib.ingress.mailgun.ingestor")
 
 
 def loaded_after(code: str, **env: str) -> set[str]:

@@ -95,3 +95,24 @@ def test_no_text_makes_the_token_parser_raise_anything_but_a_configuration_error
     for entry in tokens:
         assert entry.token and "," not in entry.token and "=" not in entry.token
         assert entry.scope is None or (entry.scope and all(p == p.lower() and p.split() == [p] for p in entry.scope))
+
+
+def test_mailgun_keys_come_from_ssm_several_at_once_and_stay_out_of_repr(aws: str) -> None:
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(Name="/mail/mailgun", Value="key-old, key-new\n", Type="SecureString")
+    settings = load_settings(
+        {**BASE, "MAILGUN_SIGNING_KEY_PARAMETER": "/mail/mailgun", "MAILGUN_SIGNATURE_TOLERANCE": "300"},
+        ssm_reader(ssm),
+    )
+    assert (settings.mailgun_signing_keys, settings.mailgun_tolerance) == (("key-old", "key-new"), 300)
+    assert "key-old" not in repr(settings) and "mailgun_signing_keys=<2 keys>" in repr(settings)
+
+
+def test_postmark_sources_are_addresses_or_networks_and_junk_is_a_configuration_error() -> None:
+    settings = load_settings({**BASE, "POSTMARK_IPS": "3.134.147.250, 50.31.156.0/24,2001:db8::/32"})
+    assert [str(network) for network in settings.postmark_networks] == [
+        "3.134.147.250/32", "50.31.156.0/24", "2001:db8::/32"
+    ]
+    assert load_settings(BASE).postmark_networks == ()
+    with pytest.raises(NotConfiguredError):
+        load_settings({**BASE, "POSTMARK_IPS": "postmark.example"})

@@ -64,7 +64,8 @@ def _within(module: str, *areas: str) -> bool:
 def test_the_layout_is_the_one_the_docs_draw() -> None:
     packages = {path.parent.relative_to(LIB).as_posix() for path in LIB.rglob("__init__.py")}
     assert packages == {
-        ".", "api", "delivery", "ingress", "ingress/sendgrid", "ingress/ses", "mailboxes", "mime", "storage",
+        ".", "api", "delivery", "ingress", "ingress/mailgun", "ingress/postmark", "ingress/relay", "ingress/sendgrid",
+        "ingress/ses", "mailboxes", "mime", "storage",
     }
 
 
@@ -101,7 +102,12 @@ def test_storage_imports_no_ingress_delivery_api_or_mailbox() -> None:
     assert {module: names for module, names in offenders.items() if names} == {}
 
 
-@pytest.mark.parametrize(("one", "other"), [("ses", "sendgrid"), ("sendgrid", "ses")])
+PROVIDERS = ("mailgun", "postmark", "relay", "sendgrid", "ses")
+
+
+@pytest.mark.parametrize(
+    ("one", "other"), [(one, other) for one in PROVIDERS for other in PROVIDERS if one != other]
+)
 def test_each_ingress_stands_alone(one: str, other: str) -> None:
     offenders = {
         module: names

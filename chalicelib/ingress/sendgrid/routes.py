@@ -1,4 +1,4 @@
-"""POST /mails: SendGrid's Inbound Parse webhook.
+"""POST /mails: SendGrid's Inbound Parse webhook, also at POST /ingress/sendgrid, its name in the ingress family.
 
 SendGrid retries a 5xx for 72 hours and drops a 4xx:
   200 {"id", "duplicate": false}  stored: S3 original, then the DynamoDB commit
@@ -25,6 +25,15 @@ blueprint = Blueprint(__name__)
 
 @blueprint.route("/mails", methods=["POST"], content_types=["multipart/form-data"])
 def receive_mail() -> Response:
+    return _receive("POST /mails")
+
+
+@blueprint.route("/ingress/sendgrid", methods=["POST"], content_types=["multipart/form-data"])
+def receive_sendgrid() -> Response:
+    return _receive("POST /ingress/sendgrid")
+
+
+def _receive(route: str) -> Response:
     request = blueprint.current_request
     body = request.raw_body
     start = time.perf_counter()
@@ -42,9 +51,9 @@ def receive_mail() -> Response:
             )
         )
         logs.line(
-            route="POST /mails", status=200, id=outcome.id, outcome="duplicate" if outcome.duplicate else "stored",
+            route=route, status=200, id=outcome.id, outcome="duplicate" if outcome.duplicate else "stored",
             bytes=len(body), attachments=outcome.attachments, ms=logs.elapsed_ms(start),
         )
         return Response(body={"id": outcome.id, "duplicate": outcome.duplicate}, status_code=200)
 
-    return answer("POST /mails", ingest)
+    return answer(route, ingest)
