@@ -232,6 +232,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     try:
+        # First, so that a taken port stops make dev at once; a message before chalice local listens hears 451.
+        smtp_server = start_smtp(dev_state.webhook_url(f"http://{host}:{port}", credentials), host, smtp, env)
         emulator = start(
             [sys.executable, "scripts/emulator.py", "--host", host, "--port", str(moto_port),
              "--journal", str(state / dev_state.JOURNAL)], env,
@@ -248,7 +250,6 @@ def main() -> int:
         processes.append(chalice)
         threading.Thread(target=echo_without_queries, args=(chalice,), daemon=True).start()
         wait_for_port(host, port, chalice)
-        smtp_server = start_smtp(dev_state.webhook_url(f"http://{host}:{port}", credentials), host, smtp, env)
         dev_state.write_server(state, f"http://{host}:{port}")
         listening = True
         print(banner(host, port, moto_port, stage, credentials, smtp), flush=True)

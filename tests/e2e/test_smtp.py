@@ -13,9 +13,11 @@ import re
 import shutil
 import signal
 import smtplib
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -201,3 +203,23 @@ def test_swaks_sends_to_make_dev(stacks: Callable[[str], Stack], swaks: str) -> 
     mail = stored(stack, "Sent with swaks")
     # swaks ends its body with two empty lines of its own.
     assert (mail["envelope"], mail["text"]) == ({"from": SENDER, "to": RECIPIENTS}, "Hello from swaks\r\n\r\n\r\n")
+
+
+def test_make_dev_with_its_smtp_port_taken_stops_before_starting_anything(tmp_path: Path) -> None:
+    """Mailpit, say, already listens there."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAILS_", "SMTP_"))}
+        env.update(PORT=str(free_port()), MOTO_PORT=str(free_port()), SMTP_PORT=str(port),
+                   DEV_STATE_DIR=str(tmp_path / ".dev"))
+        started = time.monotonic()
+        stopped = subprocess.run([sys.executable, "scripts/dev.py"], cwd=ROOT, env=env, capture_output=True,
+                                 text=True, timeout=60, check=False)
+        took = time.monotonic() - started
+    assert (stopped.returncode, stopped.stdout, stopped.stderr) == (
+        1, "", f"error: SMTP cannot listen on 127.0.0.1:{port} (Address already in use); set SMTP_PORT to another"
+        " port, or to off\n",
+    )
+    assert took < 15, took  # the emulator and chalice local were never started (they take some 8 s)

@@ -138,6 +138,17 @@ def test_a_message_is_posted_in_parsed_mode_with_its_parts_and_the_smtp_envelope
     )
 
 
+def test_internationalized_addresses_travel_with_smtputf8_into_the_envelope(webhook: Webhook, bridge: Start) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "Jörg <jörg@exämple.de>", "büro@example.com", "Grüße"
+    message.set_content("Hallo")
+    with smtplib.SMTP("127.0.0.1", bridge(mode="parsed")) as client:
+        assert client.send_message(message) == {}  # smtplib asks for SMTPUTF8 itself
+    sent = posted(webhook)
+    assert json.loads(sent.fields["envelope"]) == {"to": ["büro@example.com"], "from": "jörg@exämple.de"}
+    assert (sent.fields["from"], sent.fields["subject"]) == ("Jörg <jörg@exämple.de>".encode(), "Grüße".encode())
+
+
 def test_the_client_hears_the_stored_mails_id_and_the_null_sender_is_kept(webhook: Webhook, bridge: Start) -> None:
     with smtplib.SMTP("127.0.0.1", bridge()) as client:
         client.ehlo()
