@@ -389,7 +389,8 @@ def strip_quotes(text: str) -> str:
     drop = [False] * len(lines)
     kept_prefix: dict[int, str] = {}
     introduced = False
-    for split in _splits(lines):
+    splits = _splits(lines)
+    for split in splits:
         after = split.start + split.lines
         if not _next_is_quote(lines, after) and not (after < len(lines) and _quoted(lines[after])):
             if split.column:
@@ -404,6 +405,11 @@ def strip_quotes(text: str) -> str:
             drop[number] = True
     quoted = [(_quoted(line) or _continues_quote(lines, n)) and not drop[n] for n, line in enumerate(lines)]
     _keep_forwarded(lines, quoted)
+    # Below a forward marker the reply quotes nothing: what follows, ">" lines too, is the forwarded mail.
+    first_split = splits[0].start if splits else len(lines)
+    forward = next((n for n in range(first_split) if not _quoted(lines[n]) and forward_marker(lines[n])), None)
+    if forward is not None:
+        quoted[forward:] = [False] * (len(lines) - forward)
     if introduced or _quotes_elsewhere(lines, quoted, drop):
         drop = [d or q for d, q in zip(drop, quoted, strict=True)]
     return _assemble(lines, drop, kept_prefix)

@@ -56,6 +56,8 @@ def aws_env() -> str:
         ("Ok\n\u200b\n\u200b", "Ok"),  # lines of zero-width spaces are blank
         ("Sure.\nfrom: the start\nto: be clear", "Sure.\nfrom: the start\nto: be clear"),  # sentences, not fields
         ("Sure.From: Ann <a@example.com>Sent: Monday To: Bob Subject: Q\nQuestion", "Sure."),  # a header run together
+        ("FYI\n---------- Forwarded message ---------\nFrom: Ann\n\nOn Mon, Bob wrote:\n> Q",
+         "FYI\n---------- Forwarded message ---------\nFrom: Ann\n\nOn Mon, Bob wrote:\n> Q"),  # all of a forward
         ("FYI\n\nBegin forwarded message:\n\n> From: Ann\n> Text",
          "FYI\n\nBegin forwarded message:\n\n> From: Ann\n> Text"),
     ],
