@@ -9,7 +9,9 @@ has the map.
 
 from __future__ import annotations
 
-from chalice.app import Chalice
+from typing import Any
+
+from chalice.app import Chalice, Request, Response
 
 from chalicelib import logs
 from chalicelib.api import routes as read_api
@@ -30,6 +32,16 @@ app.api.binary_types.append("multipart/form-data")
 # they download without a detour through S3; message/rfc822 is also what the
 # relay posts, which API Gateway must pass as the bytes the MTA sent.
 app.api.binary_types.extend(["application/pdf", "message/rfc822"])
+
+
+
+@app.middleware("http")
+def lambda_context(event: Request, get_response: Any) -> Response:
+    """Each request's log lines carry its Lambda context (the queue functions start theirs themselves)."""
+    logs.start(app.lambda_context)
+    response: Response = get_response(event)
+    return response
+
 
 app.register_blueprint(sendgrid.blueprint)
 app.register_blueprint(ses.blueprint)

@@ -1,4 +1,4 @@
-"""What every route module shares: our errors as HTTP answers, and one log line for each refusal."""
+"""What every route module shares: our errors as HTTP answers, one log line for each refusal, an ingress's metrics."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Protocol
 
 from chalice.app import Response
 
-from chalicelib import logs
+from chalicelib import logs, metrics, tracing
 from chalicelib.errors import MailServiceError
 
 
@@ -48,16 +48,33 @@ class Stored(Protocol):
     def attachments(self) -> int: ...
 
 
-def ingress_answer(route: str, size: int, ingest: Callable[[], Stored]) -> Response:
-    """Every ingress's answer: 200 ``{"id", "duplicate"}`` once committed, our error's status otherwise."""
+def ingress_answer(route: str, size: int, ingest: Callable[[], Stored], *, ingress: str) -> Response:
+    """Every ingress's answer: 200 ``{"id", "duplicate"}`` once committed, our error's status otherwise.
+
+    Counted in the metrics under the ingress's name (``counted()``).
+    """
     start = time.perf_counter()
 
     def run() -> Response:
         outcome = ingest()
+        logs.correlate(outcome.id)
         logs.line(
             route=route, status=200, id=outcome.id, outcome="duplicate" if outcome.duplicate else "stored",
             bytes=size, attachments=outcome.attachments, ms=logs.elapsed_ms(start),
         )
         return Response(body={"id": outcome.id, "duplicate": outcome.duplicate}, status_code=200)
 
-    return answer(route, run)
+    return counted(ingress, size, answer(route, run))
+
+
+def counted(ingress: str, size: int, response: Response) -> Response:
+    """The answer of an ingress's request, in the metrics under the ingress's name (``sendgrid``, ``mailgun`` …)."""
+    body = response.body if isinstance(response.body, dict) else {}
+    metrics.ingested(
+        metrics.Ingested(
+            ingress, response.status_code, duplicate=body.get("duplicate") is True,
+            quarantined="quarantine" in body, cause=body.get("Code") if response.status_code >= 500 else None,
+            received_bytes=size, decode_ms=tracing.elapsed(tracing.DECODE),
+        )
+    )
+    return response

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from chalicelib import tracing
 from chalicelib.config import Settings, load_settings, ssm_reader
 from chalicelib.delivery.queue import Queue
 from chalicelib.errors import NotConfiguredError
@@ -64,11 +65,13 @@ class Services:
 
     def dynamodb(self) -> Any:
         if self._dynamodb is None:
+            tracing.instrument()
             self._dynamodb = boto3.client("dynamodb", config=BOTO_CONFIG)
         return self._dynamodb
 
     def s3(self) -> Any:
         if self._s3 is None:
+            tracing.instrument()
             self._s3 = boto3.client("s3", config=S3_CONFIG)
         return self._s3
 

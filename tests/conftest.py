@@ -22,7 +22,7 @@ from chalicelib.wiring import services
 from scripts.create_resources import create_resources
 
 # chalicelib.testing: deliver() and its mail_stack fixture, as a user's tests would load them.
-pytest_plugins = ["chalicelib.testing"]
+pytest_plugins = ["chalicelib.testing", "tests.support.logged"]
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sendgrid"

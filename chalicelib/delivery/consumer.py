@@ -8,7 +8,7 @@ import time
 
 from chalice.app import Blueprint, SQSEvent
 
-from chalicelib import logs
+from chalicelib import logs, metrics
 from chalicelib.wiring import services
 
 # Chalice wires the event source when it packages the app, before any stage
@@ -27,6 +27,7 @@ class HandlerFailed(Exception):
 
 @blueprint.on_sqs_message(queue=HANDOFF_QUEUE, batch_size=1)
 def hand_off(event: SQSEvent) -> None:
+    logs.start(event.context)
     for record in event:
         start = time.perf_counter()
         attributes = record.to_dict().get("attributes", {})
@@ -36,18 +37,21 @@ def hand_off(event: SQSEvent) -> None:
         except (ValueError, KeyError, TypeError):
             logs.line(route="handoff", outcome="unreadable message", ms=logs.elapsed_ms(start))
             continue  # no retry can make it readable
+        logs.correlate(mail_id)
         try:
             attempt = services.handoff().process(mail_id, receive_count, record.receipt_handle)
         except Exception as exc:
             error, outcome, mailbox = _failure(exc)
             logs.failure(error, route="handoff", id=mail_id, outcome=outcome, mailbox=mailbox,
                          error=type(error).__name__, receive_count=receive_count, ms=logs.elapsed_ms(start))
+            metrics.handed_off(outcome, mailbox)
             # Raising hands the message back to SQS (after the last attempt, on to
             # the dead letters); the message is ours to write, the handler's
             # exception text is not (it may quote the mail).
             raise HandlerFailed(f"{type(error).__name__} handling mail {mail_id}") from None
         logs.line(route="handoff", id=mail_id, outcome=attempt.status, mailbox=attempt.route,
                   receive_count=receive_count, ms=logs.elapsed_ms(start))
+        metrics.handed_off(attempt.status, attempt.route)
 
 
 def _failure(exc: Exception) -> tuple[BaseException, str, str | None]:

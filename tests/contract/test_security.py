@@ -174,8 +174,10 @@ def test_a_wrong_key_costs_as_many_comparisons_as_a_right_one(monkeypatch: pytes
 
 
 def test_no_secret_signature_token_or_content_in_any_log_or_reply(
-    client: Client, monkeypatch: pytest.MonkeyPatch, log_records: pytest.LogCaptureFixture, dynamodb: Any
+    client: Client, monkeypatch: pytest.MonkeyPatch, log_records: pytest.LogCaptureFixture, dynamodb: Any,
+    logged: list[dict[str, Any]], capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """Every record, every line as the log holds it (Lambda context included), every metric blob, every reply."""
     use_key(monkeypatch, credentials=True)
     monkeypatch.setenv("MAX_BODY_BYTES", "20000")
     services.reset()
@@ -206,6 +208,11 @@ def test_no_secret_signature_token_or_content_in_any_log_or_reply(
     forbidden = [SECRET, TOKEN, signed[SIGNATURE_HEADER], secret_text, "secret-subject", "b@example.com",
                  public_key_base64(PRIVATE)]
     texts = [r.getMessage() + (r.exc_text or "") for r in log_records.records]
+    assert len(logged) == len(replies)
+    texts += [json.dumps(line, ensure_ascii=False) for line in logged]
+    emf = [line for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert len(emf) == len(replies) - 2  # the two read requests count nothing
+    texts += emf
     texts += [reply.body.decode("utf-8", "replace") + json.dumps(dict(reply.headers)) for reply in replies]
     for text in texts:
         for value in forbidden:

@@ -538,7 +538,14 @@ def test_the_local_stage_keeps_its_names() -> None:
         "MAILS_BUCKET": "mails-local",
         "MAILS_QUEUE": "mails-local-handoff",
         "SES_QUEUE": "mails-local-ses",
+        "METRICS_NAMESPACE": "inbound-mail/local",
     }
+
+
+@pytest.mark.parametrize("stage", ["local", *DEPLOYED])
+def test_each_stage_counts_in_a_namespace_of_its_own(stage: str) -> None:
+    """The EMF metrics (chalicelib/metrics.py) and the alarms on them (infra/resources.json) meet there."""
+    assert CONFIG["stages"][stage]["environment_variables"]["METRICS_NAMESPACE"] == f"inbound-mail/{stage}"
 
 
 @pytest.mark.parametrize("stage", DEPLOYED)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chalicelib import tracing
 from chalicelib.clock import utc_now
 from chalicelib.config import Settings
 from chalicelib.delivery.queue import Queue
@@ -63,7 +64,8 @@ class MailgunIngestor:
             self._verify(post, request.body, received.timestamp())
         else:
             post = or_quarantine(lambda: payload.read(request.body, content_type), keep_aside)
-        mail: InboundMail = or_quarantine(lambda: payload.parse(post), keep_aside)
+        with tracing.span(tracing.DECODE):
+            mail: InboundMail = or_quarantine(lambda: payload.parse(post), keep_aside)
         return commit(self.store, self.queue, mail, request.body, content_type, received)
 
     def _verify(self, post: payload.Post, body: bytes, now: float) -> None:

@@ -25,7 +25,7 @@ def _receive(route: str) -> Response:
     body = request.raw_body
     body = body if isinstance(body, bytes) else body.encode("utf-8")
     delivery = Request(body, request.headers.get("content-type"), request.headers)
-    return ingress_answer(route, len(body), lambda: services.mailgun().ingest(delivery))
+    return ingress_answer(route, len(body), lambda: services.mailgun().ingest(delivery), ingress="mailgun")
 
 
 @blueprint.route("/ingress/mailgun", methods=["POST"], content_types=_TYPES)

@@ -8,6 +8,7 @@ from datetime import datetime
 from ipaddress import ip_address
 from typing import Any
 
+from chalicelib import tracing
 from chalicelib.clock import utc_now
 from chalicelib.config import Settings
 from chalicelib.delivery.queue import Queue
@@ -41,10 +42,11 @@ class PostmarkIngestor:
         self._check_source(request.source_ip)
         check_size(self.settings, request)
         received = self.clock()
-        mail = or_quarantine(
-            lambda: payload.parse(payload.document(request.body)),
-            lambda reason: self.store.quarantine(request.body, MEDIA_TYPE, reason, received),
-        )
+        with tracing.span(tracing.DECODE):
+            mail = or_quarantine(
+                lambda: payload.parse(payload.document(request.body)),
+                lambda reason: self.store.quarantine(request.body, MEDIA_TYPE, reason, received),
+            )
         return commit(self.store, self.queue, mail, request.body, MEDIA_TYPE, received)
 
     def _check_source(self, source_ip: str | None) -> None:

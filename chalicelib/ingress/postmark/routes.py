@@ -27,4 +27,6 @@ def receive_postmark() -> Response:
     body = body if isinstance(body, bytes) else body.encode("utf-8")
     identity = (request.context or {}).get("identity") or {}
     delivery = Request(body, request.headers.get("content-type"), request.headers, identity.get("sourceIp"))
-    return ingress_answer("POST /ingress/postmark", len(body), lambda: services.postmark().ingest(delivery))
+    return ingress_answer(
+        "POST /ingress/postmark", len(body), lambda: services.postmark().ingest(delivery), ingress="postmark"
+    )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from chalicelib import tracing
 from chalicelib.clock import utc_now
 from chalicelib.config import Settings
 from chalicelib.delivery.queue import Queue
@@ -45,10 +46,11 @@ class RelayIngestor:
         check_basic(self.settings, request)
         check_size(self.settings, request)
         received = self.clock()
-        mail = or_quarantine(
-            lambda: self.decode(request),
-            lambda reason: self.store.quarantine(request.body, MEDIA_TYPE, reason, received),
-        )
+        with tracing.span(tracing.DECODE):
+            mail = or_quarantine(
+                lambda: self.decode(request),
+                lambda reason: self.store.quarantine(request.body, MEDIA_TYPE, reason, received),
+            )
         return commit(self.store, self.queue, mail, request.body, MEDIA_TYPE, received)
 
     @staticmethod

@@ -23,4 +23,4 @@ def receive_relayed() -> Response:
     body = request.raw_body
     body = body if isinstance(body, bytes) else body.encode("utf-8")
     delivery = Request(body, request.headers.get("content-type"), request.headers)
-    return ingress_answer("POST /ingress/relay", len(body), lambda: services.relay().ingest(delivery))
+    return ingress_answer("POST /ingress/relay", len(body), lambda: services.relay().ingest(delivery), ingress="relay")

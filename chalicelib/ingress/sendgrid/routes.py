@@ -17,9 +17,10 @@ import time
 from chalice.app import Blueprint, Response
 
 from chalicelib import logs
-from chalicelib.web import answer
+from chalicelib.web import answer, counted
 from chalicelib.wiring import services
 
+INGRESS = "sendgrid"  # its name in the metrics
 blueprint = Blueprint(__name__)
 
 
@@ -50,10 +51,11 @@ def _receive(route: str) -> Response:
                 headers=request.headers,
             )
         )
+        logs.correlate(outcome.id)
         logs.line(
             route=route, status=200, id=outcome.id, outcome="duplicate" if outcome.duplicate else "stored",
             bytes=len(body), attachments=outcome.attachments, ms=logs.elapsed_ms(start),
         )
         return Response(body={"id": outcome.id, "duplicate": outcome.duplicate}, status_code=200)
 
-    return answer(route, ingest)
+    return counted(INGRESS, len(body), answer(route, ingest))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from chalicelib import tracing
 from chalicelib.clock import utc_now
 from chalicelib.config import Settings
 from chalicelib.delivery.queue import Queue
@@ -47,10 +48,11 @@ class SendGridIngestor:
         received = self.clock()
         self.authenticate(delivery, received)
         content_type = delivery.content_type or ""
-        mail = or_quarantine(
-            lambda: payload.parse(form.parse(delivery.body, delivery.content_type)),
-            lambda reason: self.store.quarantine(delivery.body, content_type, reason, received),
-        )
+        with tracing.span(tracing.DECODE):
+            mail = or_quarantine(
+                lambda: payload.parse(form.parse(delivery.body, delivery.content_type)),
+                lambda reason: self.store.quarantine(delivery.body, content_type, reason, received),
+            )
         return commit(self.store, self.queue, mail, delivery.body, content_type, received)
 
     def authenticate(self, delivery: Delivery, received: datetime) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from chalicelib import tracing
 from chalicelib.clock import utc_now
 from chalicelib.delivery.queue import Queue
 from chalicelib.errors import MalformedMailError
@@ -77,7 +78,8 @@ class SesIngestor:
             return self.store.quarantine_copy(notice.key, reason, received)
 
         source = or_quarantine(lambda: self.store.read_key(notice.key, MAX_MESSAGE_BYTES), keep_aside)
-        mail = or_quarantine(lambda: self.decode(source, notice), keep_aside)
+        with tracing.span(tracing.DECODE):
+            mail = or_quarantine(lambda: self.decode(source, notice), keep_aside)
         return commit(self.store, self.queue, mail, source, "message/rfc822", received, raw_key=notice.key)
 
     def decode(self, source: bytes, notice: Notice) -> InboundMail:
