@@ -34,13 +34,29 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from chalicelib import tracing
 
 LOGGER_NAME = "inbound-mail"
 TRACEBACKS = "LOG_TRACEBACKS"
 MAX_FRAMES = 20  # the innermost ones, where the error was raised
-logger = Logger(service=LOGGER_NAME, level="INFO", stream=sys.stdout, utc=True)
+
+
+class _Console(LambdaPowertoolsFormatter):
+    """``make dev``'s lines, for a person at a console with no Lambda context: ``inbound-mail - LEVEL - {fields}``,
+    and a traceback as Python prints it."""
+
+    _plain = logging.Formatter("%(name)s - %(levelname)s - %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._plain.format(record)
+
+
+logger = Logger(
+    service=LOGGER_NAME, level="INFO", stream=sys.stdout, utc=True,
+    logger_formatter=_Console() if os.environ.get(TRACEBACKS) == "1" else None,
+)
 log = logging.getLogger(LOGGER_NAME)  # the standard logger Powertools' Logger writes through
 # In Lambda the root logger has the runtime's own handler: one line, not two.
 log.propagate = False
@@ -55,7 +71,8 @@ _process = {"warm": False}  # whether this process has served an invocation alre
 
 
 def configure() -> None:
-    """Idempotent: botocore's loggers at WARNING, as their DEBUG lines carry request bodies."""
+    """Idempotent: botocore's loggers at WARNING, as their DEBUG lines carry request bodies.
+    """
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

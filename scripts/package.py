@@ -13,6 +13,9 @@ merge template (``OUT/merge-template.json``) and runs ``chalice package
   parameter ``EnableSes=true``, its Amazon SES ingress (topic, subscription,
   queue and bucket policies, receipt rule): the parameters are given to
   ``aws cloudformation deploy``, not here;
+- creates the alarms, their SNS topic (the template parameter ``AlarmEmail``
+  subscribes an address) and the dashboard of ``infra/monitoring.json``, on
+  the stage's metrics (``METRICS_NAMESPACE``);
 - hands every function ``{"Ref": ...}`` of the table and bucket as MAILS_TABLE
   and MAILS_BUCKET, and each queue's generated name as MAILS_QUEUE and SES_QUEUE;
 - grants exactly the actions of each policy file, each ARN in it rewritten to a
@@ -497,6 +500,7 @@ def merge_template(stage: Stage, project_dir: Path = ROOT) -> dict[str, Any]:
                 "PolicyDocument": of_its_own,
             },
         }
+    _merge_monitoring(template, stage, project_dir)
     outputs: dict[str, Any] = {
         "MailsTableName": {"Value": {"Ref": "MailsTable"}},
         "MailsBucketName": {"Value": {"Ref": "MailsBucket"}},
@@ -507,6 +511,25 @@ def merge_template(stage: Stage, project_dir: Path = ROOT) -> dict[str, Any]:
     # After infra's own (the SES ones, which are conditional).
     template.setdefault("Outputs", {}).update(outputs)
     return template
+
+
+def _merge_monitoring(template: dict[str, Any], stage: Stage, project_dir: Path) -> None:
+    """infra/monitoring.json's alarms, topic and dashboard beside infra's resources, on the stage's metrics.
+
+    Its metrics are in the namespace the stage's functions write to (METRICS_NAMESPACE), which is the
+    MetricsNamespace parameter's default here. A name both files use is an error, not an overwrite.
+    """
+    monitoring: dict[str, Any] = json.loads((project_dir / "infra" / "monitoring.json").read_text())
+    namespace = stage.environment.get("METRICS_NAMESPACE")
+    if not namespace:
+        raise PackageError(f"stage {stage.name} sets no METRICS_NAMESPACE, which its alarms watch")
+    monitoring["Parameters"]["MetricsNamespace"]["Default"] = namespace
+    for section in ("Parameters", "Conditions", "Resources", "Outputs"):
+        mine = template.setdefault(section, {})
+        clash = sorted(set(mine) & set(monitoring.get(section, {})))
+        if clash:
+            raise PackageError(f"infra/monitoring.json and infra/resources.json both define {', '.join(clash)}")
+        mine.update(monitoring.get(section, {}))
 
 
 def queue_arn_reference(name: str) -> dict[str, str]:

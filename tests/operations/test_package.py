@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,12 +20,14 @@ from typing import Any
 
 import pytest
 
+from chalicelib import metrics
 from scripts.package import PackageError, package
 from tests.conftest import ROOT
 from tests.operations.test_infra import expected_grants
 
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 INFRA = json.loads((ROOT / "infra" / "resources.json").read_text())
+MONITORING = json.loads((ROOT / "infra" / "monitoring.json").read_text())
 STAGES = ["dev", "prod"]
 BIN = Path(sys.executable).parent
 # API Gateway's limit on an integration; the function must give up before it.
@@ -114,11 +117,15 @@ def test_the_table_with_its_index_and_the_bucket_are_those_of_infra(
         assert resources[name] == INFRA["Resources"][name]
         assert resources[name]["DeletionPolicy"] == "Retain"
     indexes = resources["MailsTable"]["Properties"]["GlobalSecondaryIndexes"]
-    assert [index["IndexName"] for index in indexes] == ["by_box"]
+    assert [index["IndexName"] for index in indexes] == ["by_box", "by_status"]
     assert templates[stage]["Parameters"]["MailRetentionDays"]["Default"] == "0"
     # infra's parameters, conditions and rules, as they are: given at `aws cloudformation deploy`.
     for section in ("Parameters", "Conditions", "Rules"):
-        assert templates[stage][section] == INFRA[section], section
+        # infra/monitoring.json's beside infra's, its namespace's default the stage's.
+        expected = {**INFRA.get(section, {}), **MONITORING.get(section, {})}
+        if section == "Parameters":
+            expected["MetricsNamespace"] = {**expected["MetricsNamespace"], "Default": f"inbound-mail/{stage}"}
+        assert templates[stage][section] == expected, section
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -223,6 +230,7 @@ def test_hand_off_consumes_the_stacks_queue(templates: dict[str, dict[str, Any]]
         "MAIL_RETENTION_DAYS": {"Ref": "MailRetentionDays"},
         "MAILS_QUEUE": {"Fn::GetAtt": ["MailsQueue", "QueueName"]},
         "SES_QUEUE": {"Fn::GetAtt": ["SesQueue", "QueueName"]},
+        "METRICS_NAMESPACE": f"inbound-mail/{stage}",
         "MAIL_CREDENTIALS_PARAMETER": "",
         "READ_TOKENS_PARAMETER": "",
         "REPLY_SECRET_PARAMETER": f"/inbound-mail/{stage}/reply-secret",
@@ -261,6 +269,7 @@ def test_receive_ses_consumes_the_stacks_ses_queue(templates: dict[str, dict[str
         # The stored mail's id goes onto the handoff queue, as for SendGrid's mail.
         "MAILS_QUEUE": {"Fn::GetAtt": ["MailsQueue", "QueueName"]},
         "SES_QUEUE": {"Fn::GetAtt": ["SesQueue", "QueueName"]},
+        "METRICS_NAMESPACE": f"inbound-mail/{stage}",
         "MAIL_CREDENTIALS_PARAMETER": "",
         "READ_TOKENS_PARAMETER": "",
     }
@@ -277,6 +286,7 @@ def test_the_function_is_wired_to_the_stacks_table_bucket_and_parameters(
         "MAIL_RETENTION_DAYS": {"Ref": "MailRetentionDays"},
         "MAILS_QUEUE": {"Fn::GetAtt": ["MailsQueue", "QueueName"]},
         "SES_QUEUE": {"Fn::GetAtt": ["SesQueue", "QueueName"]},
+        "METRICS_NAMESPACE": f"inbound-mail/{stage}",
         "MAIL_CREDENTIALS_PARAMETER": f"/inbound-mail/{stage}/mail-credentials",
         "READ_TOKENS_PARAMETER": f"/inbound-mail/{stage}/read-tokens",
     }
@@ -650,3 +660,86 @@ def test_a_consumer_the_stack_has_no_queue_for_is_refused(tmp_path: Path) -> Non
     )
     with pytest.raises(PackageError, match=r"function Sweep reads the queue .*and the stack has no queue for it"):
         package("dev", tmp_path / "out", project_dir=project, env=_offline_env(tmp_path))
+
+
+# -- alarms, their topic and the dashboard (infra/monitoring.json) --------------------------------------------
+
+
+def _alarm(resources: dict[str, Any], name: str) -> dict[str, Any]:
+    alarm = resources[name]
+    assert alarm["Type"] == "AWS::CloudWatch::Alarm"
+    properties: dict[str, Any] = alarm["Properties"]
+    assert properties["AlarmActions"] == properties["OKActions"] == [{"Ref": "AlarmTopic"}]
+    assert properties["TreatMissingData"] == "notBreaching"
+    return properties
+
+
+def _watches(properties: dict[str, Any]) -> tuple[Any, ...]:
+    return (properties["Namespace"], properties["MetricName"], properties["Dimensions"], properties["Statistic"],
+            properties["Period"], properties["EvaluationPeriods"], properties["ComparisonOperator"],
+            properties["Threshold"])
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_packaged_template_holds_the_alarms_on_the_metrics_the_code_writes(
+    templates: dict[str, dict[str, Any]], stage: str
+) -> None:
+    template = templates[stage]
+    resources = template["Resources"]
+    service = [{"Name": "Service", "Value": metrics.SERVICE}]
+    namespace = {"Ref": "MetricsNamespace"}
+    assert template["Parameters"]["MetricsNamespace"]["Default"] == CONFIG["stages"][stage][
+        "environment_variables"]["METRICS_NAMESPACE"]
+    # Any message in a dead-letter queue.
+    dead_letters = {"HandoffDeadLetterAlarm": "MailsDeadLetterQueue", "SesDeadLetterAlarm": "SesDeadLetterQueue"}
+    for name, queue in dead_letters.items():
+        assert _watches(_alarm(resources, name)) == (
+            "AWS/SQS", "ApproximateNumberOfMessagesVisible",
+            [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}], "Maximum", 300, 1,
+            "GreaterThanOrEqualToThreshold", 1)
+    # 5xx above a threshold in each 5 minutes for 15 minutes.
+    errors = _alarm(resources, "ServerErrorsAlarm")
+    assert _watches(errors) == (namespace, metrics.SERVER_ERRORS, service, "Sum", 300, 3, "GreaterThanThreshold",
+                                {"Ref": "ServerErrorThreshold"})
+    assert errors["DatapointsToAlarm"] == 3
+    assert _watches(_alarm(resources, "QuarantineAlarm")) == (
+        namespace, metrics.QUARANTINED, service, "Sum", 3600, 1, "GreaterThanThreshold", {"Ref": "QuarantineThreshold"})
+    # The handoff queue's oldest message older than an hour.
+    assert _watches(_alarm(resources, "HandoffAgeAlarm")) == (
+        "AWS/SQS", "ApproximateAgeOfOldestMessage",
+        [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["MailsQueue", "QueueName"]}}], "Maximum", 300, 1,
+        "GreaterThanThreshold", 3600)
+    # The operator's address, given at deploy time, is subscribed only when given.
+    assert resources["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    subscription = resources["AlarmSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"] == {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email",
+                                          "Endpoint": {"Ref": "AlarmEmail"}}
+    assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert template["Outputs"]["AlarmTopicArn"] == MONITORING["Outputs"]["AlarmTopicArn"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_dashboard_graphs_only_metrics_the_code_writes(templates: dict[str, dict[str, Any]], stage: str) -> None:
+    body = templates[stage]["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    dashboard = json.loads(body)  # what CloudWatch will read, once the references are filled in
+    written = {value for name, value in vars(metrics).items() if name.isupper() and isinstance(value, str)}
+    graphed = {row[1] for widget in dashboard["widgets"] for row in widget["properties"]["metrics"]
+               if isinstance(row[0], str) and row[0] == "${MetricsNamespace}"}
+    assert graphed == written - {metrics.SERVICE, metrics.NAMESPACE, metrics.DEFAULT_NAMESPACE, metrics.COUNT,
+                                 metrics.BYTES, metrics.MILLISECONDS}
+    references = set(re.findall(r"\$\{([^}]+)\}", body))
+    assert references == {"MetricsNamespace", "AWS::Region", "MailsQueue.QueueName", "MailsDeadLetterQueue.QueueName",
+                          "SesDeadLetterQueue.QueueName"}
+
+
+def test_a_resource_of_both_infra_files_is_an_error(project: Path, tmp_path: Path) -> None:
+    from scripts.package import load_stage, merge_template
+
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    monitoring = json.loads((copy / "infra" / "monitoring.json").read_text())
+    monitoring["Resources"]["MailsQueue"] = monitoring["Resources"]["AlarmTopic"]
+    (copy / "infra" / "monitoring.json").write_text(json.dumps(monitoring))
+    with pytest.raises(PackageError, match="both define MailsQueue"):
+        merge_template(load_stage("dev", copy), copy)
