@@ -77,7 +77,7 @@ import app as app_module  # noqa: E402 - the app reads the environment when firs
 from bench import coldstart, peer  # noqa: E402
 from bench.corpus import BenchMail, corpus, plain  # noqa: E402
 from bench.fakes import FakeDynamoDB, FakeS3, FakeSQS  # noqa: E402
-from chalicelib import logs  # noqa: E402
+from chalicelib import logs, metrics  # noqa: E402
 from chalicelib.delivery.queue import Queue  # noqa: E402
 from chalicelib.ingress.sendgrid.webhook import SendGridIngestor  # noqa: E402
 from chalicelib.storage.store import MailStore  # noqa: E402
@@ -201,6 +201,7 @@ class Harness:
         for handler in logs.log.handlers:
             if hasattr(handler, "setStream"):
                 handler.setStream(devnull)
+        metrics.stream = devnull
         self.context = LambdaContext()
 
     def clear(self, validate: bool = False) -> None:
