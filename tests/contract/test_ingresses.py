@@ -7,7 +7,6 @@ each ingress), through Chalice's test client, against moto's server.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -105,12 +104,14 @@ def test_the_same_post_again_is_a_duplicate(client: Client, ingress: str, dynamo
     assert len(mails(dynamodb)) == 1
 
 
-@pytest.mark.parametrize(("first", "second"), list(itertools.permutations((*NEW, "sendgrid-raw"), 2)))
-def test_one_message_through_two_ingresses_is_stored_once(
-    client: Client, first: str, second: str, dynamodb: Any
-) -> None:
+@pytest.mark.parametrize("first", (*NEW, "sendgrid-raw"))
+def test_one_message_through_two_ingresses_is_stored_once(client: Client, first: str, dynamodb: Any) -> None:
+    """Every ordered pair: the message through ``first``, then through each other ingress, is one mail."""
     one = answer(POSTERS[first](client, EML))[1]
-    assert answer(POSTERS[second](client, EML)) == (200, {"id": one["id"], "duplicate": True})
+    others = [name for name in (*NEW, "sendgrid-raw") if name != first]
+    assert {name: answer(POSTERS[name](client, EML)) for name in others} == dict.fromkeys(
+        others, (200, {"id": one["id"], "duplicate": True})
+    )
     assert len(mails(dynamodb)) == 1
 
 
