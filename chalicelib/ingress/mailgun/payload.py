@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qsl
 
 from chalicelib.errors import MalformedMailError, PayloadTooLargeError
 from chalicelib.ingress import form as forms
-from chalicelib.ingress import rfc822
+from chalicelib.ingress import rfc822, verdicts
 from chalicelib.mime import charsets, parts
 from chalicelib.mime.addresses import first_address, parse_addresses, parse_message_id
 from chalicelib.mime.dates import parse_date
@@ -35,7 +33,6 @@ MODE = "mailgun"
 FORM = "multipart/form-data"
 URLENCODED = "application/x-www-form-urlencoded"
 _ATTACHMENT = re.compile(r"^attachment-([0-9]{1,4})$")
-_SPF_RESULTS = frozenset({"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"})
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,8 @@ def parse(post: Post) -> InboundMail:
         mail = _parsed(post)
     else:
         raise MalformedMailError("the form carries neither body-mime nor message-headers/body-plain")
-    return dataclasses.replace(mail, envelope=_envelope(post), **_verdicts(mail.headers))
+    spf, score = verdicts.from_headers(mail.headers, "x-mailgun-spf", "x-mailgun-sscore")
+    return dataclasses.replace(mail, envelope=_envelope(post), spf=spf, spam_score=score)
 
 
 def message_of(post: Post) -> bytes | None:
@@ -173,21 +171,3 @@ def _envelope(post: Post) -> Envelope | None:
     sender = first_address(post.text("sender"))
     found = sender["address"] if sender and sender["address"] else None
     return Envelope(found, recipients) if found or recipients else None
-
-
-def _verdicts(headers: list[tuple[str, str]]) -> dict[str, Any]:
-    """Mailgun's SPF result (``X-Mailgun-Spf``) and spam score (``X-Mailgun-Sscore``)."""
-    spf: str | None = None
-    score: float | None = None
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered == "x-mailgun-spf" and spf is None:
-            word = value.strip().lower()
-            spf = word if word in _SPF_RESULTS else None
-        elif lowered == "x-mailgun-sscore" and score is None:
-            try:
-                number = float(value)
-            except ValueError:
-                continue
-            score = number if math.isfinite(number) else None
-    return {"spf": spf, "spam_score": score}

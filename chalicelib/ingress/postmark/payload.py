@@ -15,11 +15,10 @@ import base64
 import binascii
 import dataclasses
 import json
-import math
 from typing import Any
 
 from chalicelib.errors import MalformedMailError
-from chalicelib.ingress import rfc822
+from chalicelib.ingress import rfc822, verdicts
 from chalicelib.mime import parts
 from chalicelib.mime.addresses import Address, first_address, parse_addresses, parse_message_id
 from chalicelib.mime.dates import parse_date
@@ -28,7 +27,6 @@ from chalicelib.mime.words import decode_words
 from chalicelib.model import Attachment, Envelope, InboundMail
 
 MODE = "postmark"
-_SPF_RESULTS = frozenset({"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"})
 
 
 def document(body: bytes) -> dict[str, Any]:
@@ -48,7 +46,8 @@ def parse(posted: dict[str, Any]) -> InboundMail:
     mail = rfc822.decode(raw.encode("utf-8", "surrogatepass"), MODE) if raw else _parsed(posted, headers)
     if not raw and not (mail.sender or mail.to or mail.text or mail.html or mail.headers):
         raise MalformedMailError("the JSON carries no message: no RawEmail, From, To, body or Headers")
-    return dataclasses.replace(mail, envelope=_envelope(posted, headers), **_verdicts(headers))
+    spf, score = verdicts.from_headers(headers, "received-spf", "x-spam-score")
+    return dataclasses.replace(mail, envelope=_envelope(posted, headers), spf=spf, spam_score=score)
 
 
 def raw_message(posted: dict[str, Any]) -> bytes | None:
@@ -143,20 +142,3 @@ def _envelope(posted: dict[str, Any], headers: list[tuple[str, str]]) -> Envelop
     sender = first_address(return_path)
     found = sender["address"] if sender and sender["address"] else None
     return Envelope(found, (recipient,) if recipient else ()) if found or recipient else None
-
-
-def _verdicts(headers: list[tuple[str, str]]) -> dict[str, Any]:
-    spf: str | None = None
-    score: float | None = None
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered == "received-spf" and spf is None:
-            word = value.split(None, 1)[0].lower() if value.split() else ""
-            spf = word if word in _SPF_RESULTS else None
-        elif lowered == "x-spam-score" and score is None:
-            try:
-                score = float(value)
-            except ValueError:
-                continue
-            score = score if math.isfinite(score) else None
-    return {"spf": spf, "spam_score": score}
