@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from chalicelib.mime.text import clean
+from chalicelib.mime.text import clean, without_comments
 from chalicelib.mime.words import decode_words
 
 __all__ = ["Address", "first_address", "parse_addresses", "parse_message_id"]
@@ -294,20 +294,10 @@ def first_address(value: str | None) -> Address | None:
 # Message-ID
 
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
-_COMMENT_IN_ID = re.compile(r"\((?:[^()\\]|\\.)*\)")
-
-
-def _without_comments(text: str) -> str:
-    # Innermost first, so nested comments go too; bounded by the number of parentheses.
-    for _ in range(text.count("(")):
-        text, found = _COMMENT_IN_ID.subn("", text)
-        if not found:
-            break
-    return text
 
 
 def _parse_message_id(value: str) -> str | None:
-    text = _without_comments(clean(value))
+    text = without_comments(clean(value))
     for match in _ANGLE_ID.finditer(text):
         # Broken mailers fold inside the brackets, and RFC 5322's obsolete syntax allows
         # blanks around the "@" and dots; an id never contains whitespace.

@@ -6,7 +6,7 @@ import email.utils
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
-from chalicelib.mime.text import clean
+from chalicelib.mime.text import clean, without_comments
 
 __all__ = ["parse_date"]
 
@@ -40,6 +40,7 @@ _ZONE_NAMES = {
 }
 _TRAILING_ZONE_NAME = re.compile(r"\s\(?([A-Za-z]{2,5})\)?\s*$")
 _NUMERIC_ZONE = re.compile(r"[+-]\d{4}\b")
+_AROUND_COLONS = re.compile(r"\s*:\s*")
 
 
 _MONTHS = {name: number for number, name in enumerate(
@@ -75,6 +76,9 @@ def _parse_date_carefully(value: str) -> str | None:
     if zone and zone.group(1).upper() in _ZONE_NAMES and not _NUMERIC_ZONE.search(text):
         text = f"{text[: zone.start()]} {_ZONE_NAMES[zone.group(1).upper()]}"
     parsed = email.utils.parsedate_tz(text)
+    if parsed is None and ("(" in text or re.search(r"\s:|:\s", text)):
+        # RFC 5322's obsolete syntax: comments and blanks inside the time (``09(comment):   55  :  06``).
+        parsed = email.utils.parsedate_tz(_AROUND_COLONS.sub(":", without_comments(text)))
     if parsed is None:
         # Some gateways write ISO 8601 into Date:.
         try:

@@ -66,3 +66,32 @@ def joined(parts: list[str]) -> str | None:
             out.append("\n")
         out.append(part)
     return "".join(out)
+
+
+# A parenthesis, or a backslash with the character it escapes (which is then no parenthesis).
+_PARENTHESIS_OR_ESCAPE = re.compile(r"\\.?|[()]", re.DOTALL)
+
+
+def without_comments(text: str) -> str:
+    """RFC 5322 comments (``(…)``, nested, with ``\\`` escapes) removed from a structured header value.
+
+    One pass, linear in the text however deep the nesting; an unclosed comment runs to the end.
+    """
+    if "(" not in text:
+        return text
+    kept: list[str] = []
+    depth = 0
+    position = 0  # the start of text not yet kept or dropped
+    for found in _PARENTHESIS_OR_ESCAPE.finditer(text):
+        char = found.group()
+        if char == "(":
+            if depth == 0:
+                kept.append(text[position : found.start()])
+            depth += 1
+        elif char == ")" and depth > 0:
+            depth -= 1
+            if depth == 0:
+                position = found.end()
+    if depth == 0:
+        kept.append(text[position:])
+    return "".join(kept)

@@ -143,6 +143,7 @@ def test_obsolete_header_syntax_is_read(raw: bool) -> None:
     assert mail.subject == "Saying Hello"
     assert mail.sender == {"name": "John Doe", "address": "jdoe@machine.example"}
     assert mail.message_id == "<1234@local.machine.example>"
+    assert mail.date == "1997-11-21T09:55:06-06:00"  # "Fri, 21 Nov 1997 09(comment):   55  :  06 -0600"
     assert mail.to == []  # "Mary Smith", then a stray "__" line that takes the address with it
     if raw:  # parsed mode's text is SendGrid's own field, not ours to read
         assert mail.text == 'This is a message just to say hello.\r\nSo, "Hello".\r\n'

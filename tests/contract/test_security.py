@@ -270,8 +270,9 @@ def decode_seconds(make: Callable[[int], bytes], sizes: tuple[int, ...]) -> list
         lambda n: b"X-Long: " + b"a" * (n * 20) + b"\r\n\r\nbody",
         lambda n: b"Content-Type: text/plain; charset=iso-2022-jp\r\n\r\n" + b"\x1b$B%?\x1b(B" * n,
         lambda n: b"".join(b"X-H%d: v\r\n" % i for i in range(n)) + b"\r\nbody",
+        lambda n: b"Date: " + b"(" * n + b")" * n + b"\r\nMessage-ID: <" + b"(" * n + b"x>\r\n\r\nbody",
     ],
-    ids=["encoded words", "addresses", "long header", "iso-2022-jp shifts", "many headers"],
+    ids=["encoded words", "addresses", "long header", "iso-2022-jp shifts", "many headers", "nested comments"],
 )
 def test_decoding_time_grows_linearly_with_hostile_input(make: Callable[[int], bytes]) -> None:
     small, large = decode_seconds(make, (2000, 8000))

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.mime.addresses import parse_addresses, parse_message_id, parse_slowly
+from chalicelib.mime.text import without_comments
 from tests.support.examples import examples
 
 PROPERTY = settings(max_examples=examples(500), deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -104,3 +105,12 @@ def test_address_defects_from_real_mail(value: str, expected: list[tuple[str, st
 )
 def test_comments_leave_the_message_id(value: str, expected: str) -> None:
     assert parse_message_id(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("a(b)c", "ac"), ("a(b(c)d)e", "ae"), ("a(b\\)c)d", "ad"), ("a(unclosed", "a"), ("a)b", "a)b"),
+     ("x\\(y(z)", "x\\(y"), ("", ""), ("(((x)))y", "y")],
+)
+def test_comments_are_removed_at_any_depth(value: str, expected: str) -> None:
+    assert without_comments(value) == expected

@@ -247,6 +247,7 @@ def test_addresses_deeply_nested_groups_do_not_lose_the_rest() -> None:
         ("2013-09-25T18:16:53+09:00", "2013-09-25T18:16:53+09:00"),
         ("2013-09-25 18:16:53", "2013-09-25T18:16:53+00:00"),
         ("Wed Sep 25 18:16:53 2013", "2013-09-25T18:16:53+00:00"),
+        ("Fri, 21 Nov 1997 09(comment):   55  :  06 -0600", "1997-11-21T09:55:06-06:00"),
     ],
 )
 def test_dates(value: str, expected: str) -> None:
