@@ -292,6 +292,15 @@ def _resources(statement: dict[str, Any]) -> list[str]:
     return [resources] if isinstance(resources, str) else list(resources)
 
 
+# X-Ray's write actions name no resource: the one grant whose resource may be "*".
+TRACING_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
+
+
+def _tracing_only(statement: dict[str, Any]) -> bool:
+    actions = statement.get("Action", [])
+    return bool(actions) and set([actions] if isinstance(actions, str) else actions) <= TRACING_ACTIONS
+
+
 def stack_reference(arn: str, stage: Stage) -> str | dict[str, Any]:
     """The resource that ARN names in the policy file, as a reference to what the stack creates.
 
@@ -301,6 +310,8 @@ def stack_reference(arn: str, stage: Stage) -> str | dict[str, Any]:
     nothing else (no dead-letter queue either).
     """
     region_account = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:"
+    if arn == "*":
+        return arn  # only in a statement of TRACING_ACTIONS alone (check_policy)
     if arn == stage.table_arn:
         return {"Fn::GetAtt": ["MailsTable", "Arn"]}
     if arn.startswith(stage.table_arn + "/"):
@@ -375,6 +386,13 @@ def check_policy(policy: dict[str, Any], stage: Stage, policy_file: Path | None 
             )
             continue
         for arn in _resources(statement):
+            if arn == "*":
+                if not _tracing_only(statement):
+                    problems.append(
+                        f"{path.name}: statement {statement.get('Sid', '?')}: \"*\" is a resource only for "
+                        f"{' and '.join(sorted(TRACING_ACTIONS))}"
+                    )
+                continue
             try:
                 stack_reference(arn, stage)
             except PackageError as exc:
@@ -580,7 +598,7 @@ def _literal_arns(policies: list[dict[str, Any]]) -> list[str]:
         for policy in policies
         for statement in policy["PolicyDocument"].get("Statement", [])
         for resource in _resources(statement)
-        if isinstance(resource, str)
+        if isinstance(resource, str) and not (resource == "*" and _tracing_only(statement))
     ]
 
 

@@ -7,6 +7,10 @@ event source), against moto's server; the blobs are read from stdout, where Lamb
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -15,7 +19,7 @@ from chalice.test import Client
 from chalicelib import logs, metrics, tracing
 from chalicelib.delivery.routing import Route, always
 from scripts.send_mail import build_body
-from tests.conftest import KEY, SECRET, mail_path
+from tests.conftest import KEY, ROOT, SECRET, mail_path
 from tests.contract.test_handoff import (  # noqa: F401  # backoffs, handoff_client and sqs are fixtures used here
     Recorder,
     backoffs,
@@ -194,6 +198,13 @@ def test_the_namespace_is_the_stages(monkeypatch: pytest.MonkeyPatch, capsys: py
 
 
 def test_spans_import_no_xray_unless_lambda_traces_the_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off, tracing costs a cold start nothing: a fresh interpreter that ran a span has no aws_xray_sdk."""
+    code = ("import app, sys; from chalicelib import tracing\nwith tracing.span('decode'): pass\n"
+            "print('aws_xray_sdk' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k != tracing.DAEMON}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.strip() == "False"
     monkeypatch.delenv(tracing.DAEMON, raising=False)
     with tracing.span("decode"):
         pass
@@ -201,3 +212,36 @@ def test_spans_import_no_xray_unless_lambda_traces_the_function(monkeypatch: pyt
     assert isinstance(tracing.elapsed("decode"), float)
     tracing.reset()
     assert tracing.elapsed("decode") is None
+
+
+TRACED = """
+import json, sys
+from aws_xray_sdk.core import xray_recorder
+from chalicelib import tracing
+from chalicelib.ingress.sendgrid.webhook import Delivery
+from chalicelib.wiring import services
+
+xray_recorder.configure(sampling=False, context_missing="LOG_ERROR")
+body, content_type = sys.stdin.buffer.read(), sys.argv[1]
+xray_recorder.begin_segment("inbound-mail")  # Lambda's own segment, where Lambda runs it
+services.sendgrid().ingest(Delivery(body, content_type, {"MailKey": sys.argv[2], "MailSecret": sys.argv[3]}, {}))
+xray_recorder.end_segment()
+"""
+
+
+def test_where_lambda_traces_decode_s3_dynamodb_and_sqs_are_subsegments_of_their_own(configured: str) -> None:
+    """X-Ray's daemon played by a UDP socket: what the SDK sends it is what X-Ray would show."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        daemon.settimeout(30)
+        env = {**os.environ, tracing.DAEMON: f"127.0.0.1:{daemon.getsockname()[1]}"}
+        body, content_type = build_body(eml(7))
+        subprocess.run([sys.executable, "-c", TRACED, content_type, KEY, SECRET], input=body, env=env, cwd=ROOT,
+                       check=True, timeout=120, capture_output=True)
+        header, segment = daemon.recv(65536).decode().split("\n", 1)
+    assert json.loads(header) == {"format": "json", "version": 1}
+    subsegments = json.loads(segment)["subsegments"]
+    assert [(s["name"], s.get("aws", {}).get("operation")) for s in subsegments] == [
+        ("decode", None), ("s3", "PutObject"), ("dynamodb", "TransactWriteItems"), ("sqs", "GetQueueUrl"),
+        ("sqs", "SendMessage"),
+    ]

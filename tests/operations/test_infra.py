@@ -607,6 +607,8 @@ def _grants(policy: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+# X-Ray's write actions (the stages' "xray": true) name no resource.
+TRACING = {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
 
 
 def expected_grants(stage: str) -> dict[str, set[tuple[str, str]]]:
@@ -630,6 +632,7 @@ def expected_grants(stage: str) -> dict[str, set[tuple[str, str]]]:
             ("sqs:GetQueueUrl", queue), ("sqs:SendMessage", queue),
             *{("ssm:GetParameter", f"arn:aws:ssm:*:*:parameter{env[name]}")
               for name in ("MAIL_CREDENTIALS_PARAMETER", "READ_TOKENS_PARAMETER")},
+            *TRACING,
             *{(action, f"{logs}:*") for action in LOG_ACTIONS},
         },
         f"policy-{stage}-handoff.json": {
@@ -643,6 +646,7 @@ def expected_grants(stage: str) -> dict[str, set[tuple[str, str]]]:
                                              "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl")},
             # The key the replies mailbox verifies reply addresses with.
             ("ssm:GetParameter", f"arn:aws:ssm:*:*:parameter/inbound-mail/{stage}/reply-secret"),
+            *TRACING,
             *{(action, f"{logs}-hand_off:*") for action in LOG_ACTIONS},
         },
         f"policy-{stage}-ses.json": {
@@ -659,6 +663,7 @@ def expected_grants(stage: str) -> dict[str, set[tuple[str, str]]]:
             # The event source only: receive_ses changes no visibility (a failure waits out the timeout).
             *{(action, ses_queue) for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage",
                                                  "sqs:GetQueueAttributes")},
+            *TRACING,
             *{(action, f"{logs}-receive_ses:*") for action in LOG_ACTIONS},
         },
     }
@@ -679,7 +684,8 @@ def test_policy_files_grant_exactly_what_the_code_calls(stage: str) -> None:
 @pytest.mark.parametrize(
     ("resource", "complaint"),
     [
-        ("*", "not one of stage dev's resources"),
+        # "*" only for X-Ray's write actions, which name no resource.
+        ("*", '"*" is a resource only for xray:PutTelemetryRecords and xray:PutTraceSegments'),
         ("arn:aws:s3:::someone-elses-bucket/*", "not one of stage dev's resources"),
         ("arn:aws:dynamodb:*:*:table/inbound-mail-prod", "not one of stage dev's resources"),
         ("arn:aws:sqs:*:*:*", "not one of stage dev's resources"),

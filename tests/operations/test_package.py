@@ -322,8 +322,9 @@ def _stack_grants(template: dict[str, Any], role: str) -> set[tuple[str, str]]:
             assert statement["Effect"] == "Allow"
             assert "NotResource" not in statement and "NotAction" not in statement
             for resource in statement["Resource"]:
-                # A plain string would be a literal name (or "*"): every one must be a reference.
-                assert isinstance(resource, dict), resource
+                # A plain string would be a literal name (or "*"): every one must be a reference,
+                # but X-Ray's write actions, which name no resource.
+                assert isinstance(resource, dict) or (resource == "*" and statement["Sid"] == "Tracing"), resource
                 grants |= {(action, json.dumps(resource)) for action in statement["Action"]}
     return grants
 
@@ -354,6 +355,8 @@ def _as_stack_reference(arn: str, stage: str) -> str:
         reference = {"Fn::Sub": ours % "logs" + "log-group:/aws/lambda/${HandOff}:*"}
     elif arn == f"{logs}-receive_ses:*":
         reference = {"Fn::Sub": ours % "logs" + "log-group:/aws/lambda/${ReceiveSes}:*"}
+    elif arn == "*":
+        return json.dumps(arn)  # X-Ray's write actions: they name no resource
     else:
         raise AssertionError(arn)
     return json.dumps(reference)
@@ -512,7 +515,7 @@ def tampered(project: Path, tmp_path: Path) -> Iterator[Path]:
 
 def test_packaging_refuses_a_policy_that_names_anything_else(tampered: Path, tmp_path: Path) -> None:
     for pkg_format in ("cloudformation", "terraform"):
-        with pytest.raises(PackageError, match="names \\*, which is not one of stage dev's resources"):
+        with pytest.raises(PackageError, match='"\\*" is a resource only for xray:PutTelemetryRecords'):
             package("dev", tmp_path / pkg_format, project_dir=tampered, pkg_format=pkg_format)
 
 
@@ -583,7 +586,9 @@ def test_every_function_gets_the_stack_policy_and_the_stack_names(tmp_path: Path
         (inline,) = resources[role]["Properties"]["Policies"]
         statements = inline["PolicyDocument"]["Statement"]
         assert "Logs" not in {statement["Sid"] for statement in statements}
-        assert all(isinstance(arn, dict) for statement in statements for arn in statement["Resource"])
+        # X-Ray's write actions name no resource, and only they may have "*".
+        assert all(isinstance(arn, dict) or (arn == "*" and statement["Sid"] == "Tracing")
+                   for statement in statements for arn in statement["Resource"])
         assert resources[function]["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}
         assert resources[function]["Properties"]["Environment"]["Variables"]["MAILS_TABLE"] == {"Ref": "MailsTable"}
     logs = next(
@@ -743,3 +748,22 @@ def test_a_resource_of_both_infra_files_is_an_error(project: Path, tmp_path: Pat
     (copy / "infra" / "monitoring.json").write_text(json.dumps(monitoring))
     with pytest.raises(PackageError, match="both define MailsQueue"):
         merge_template(load_stage("dev", copy), copy)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_function_is_traced_by_x_ray_and_may_write_its_traces(
+    templates: dict[str, dict[str, Any]], stage: str
+) -> None:
+    """The stage's "xray": true; the role's grant is X-Ray's two write actions, on "*" (they name no resource)."""
+    resources = templates[stage]["Resources"]
+    functions = [name for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
+    assert sorted(functions) == ["APIHandler", "HandOff", "ReceiveSes"]
+    for name in functions:
+        properties = resources[name]["Properties"]
+        assert properties["Tracing"] == "Active", name
+        role = resources[properties["Role"]["Fn::GetAtt"][0]]["Properties"]
+        statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+        assert [s for s in statements if s.get("Sid") == "Tracing"] == [{
+            "Sid": "Tracing", "Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            "Resource": ["*"],
+        }], name
