@@ -55,7 +55,8 @@ class Ledger:
         """The move to ``status``, with the index keys; False when its condition did not hold."""
         token = uuid.uuid4().hex
         expression = _indexed(expression, status).replace("SET ", "SET #t = :token, ", 1)
-        values = {**values, ":box": {"S": schema.status_box(status, schema.ALL_MAILBOX)}, ":token": {"S": token}}
+        listed = schema.status_box(status, schema.ALL_MAILBOX, mail_id)
+        values = {**values, ":box": {"S": listed}, ":token": {"S": token}}
         # DynamoDB refuses a placeholder an expression does not use: exactly the used ones are sent.
         used = set(_PLACEHOLDER.findall(f"{expression} {condition}"))
         mail = {
@@ -125,7 +126,7 @@ class Ledger:
             "ExpressionAttributeNames": {"#x": schema.STATUS_BOX, "#k": schema.SK},
         }
         if listed:
-            update["ExpressionAttributeValues"] = {":box": {"S": schema.status_box(status, box)}}
+            update["ExpressionAttributeValues"] = {":box": {"S": schema.status_box(status, box, mail_id)}}
         return update
 
     def status(self, mail_id: str) -> str | None:

@@ -12,28 +12,33 @@ budget is worked through in docs/design/reliability.md.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import StorageUnavailableError
+
+# A delivery writes its objects at once, on at most this many threads and
+# connections (chalicelib/storage/store.py): the original, the document and
+# up to PARALLEL_PUTS - 2 attachments in one S3 round trip. A listing queries
+# the shards of its index key at once (chalicelib/storage/reads.py), on the
+# same threads: each client keeps as many connections.
+PARALLEL_PUTS = 32
 
 # Timeouts apply per socket operation, not per call, so a 4 MB PutObject is not cut short by them.
 BOTO_CONFIG = Config(
     connect_timeout=1,
     read_timeout=2,
     retries={"total_max_attempts": 2, "mode": "standard"},
+    max_pool_connections=PARALLEL_PUTS,
 )
 
 # Presigned links must be SigV4: newer regions and KMS-encrypted objects refuse SigV2.
 # Every PutObject carries its body's ChecksumSHA256, which S3 verifies, so
 # botocore need not hash the body a second time to sign it.
-# A delivery writes its objects at once, on at most this many threads and
-# connections (chalicelib/storage/store.py): the original, the document and
-# up to PARALLEL_PUTS - 2 attachments in one S3 round trip.
-PARALLEL_PUTS = 32
-S3_CONFIG = BOTO_CONFIG.merge(
-    Config(signature_version="s3v4", s3={"payload_signing_enabled": False}, max_pool_connections=PARALLEL_PUTS)
-)
+S3_CONFIG = BOTO_CONFIG.merge(Config(signature_version="s3v4", s3={"payload_signing_enabled": False}))
 
 # What botocore raises: a service's answer, or no answer at all.
 AWS_ERRORS = (BotoCoreError, ClientError)
@@ -48,3 +53,20 @@ def storage_error(action: str, exc: Exception) -> StorageUnavailableError:
 def error_code(exc: ClientError) -> str:
     code: str = exc.response["Error"].get("Code", "")
     return code
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def pool() -> ThreadPoolExecutor:
+    """The threads that make a request's AWS calls at once, made on first use and kept for the container's life.
+
+    Bounded at PARALLEL_PUTS, the S3 client's own connection pool: more calls
+    than that wait for a free thread, never open more connections.
+    """
+    global _POOL  # noqa: PLW0603 - one pool per process, as the clients are
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=PARALLEL_PUTS, thread_name_prefix="aws")
+        return _POOL

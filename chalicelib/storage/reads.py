@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import NotFoundError, PayloadTooLargeError
 from chalicelib.storage import schema
-from chalicelib.storage.boto import AWS_ERRORS, error_code, storage_error
+from chalicelib.storage.boto import AWS_ERRORS, error_code, pool, storage_error
 
 PRESIGNED_SECONDS = 300
 # An original stored as this type is a message itself (SES's); any other is a provider's request.
@@ -138,33 +138,46 @@ class MailReads:
 
     def list_mails(self, mailbox: str | None, limit: int, after: dict[str, str] | None) -> Page:
         """One page of a mailbox (or of all mail when None), newest first, through the ``by_box`` index."""
-        return self._page(schema.INDEX, schema.BOX, schema.box(mailbox), schema.INDEX_KEY, limit, after)
+        keys = schema.box_keys(schema.box(mailbox))
+        return self._page(schema.INDEX, schema.BOX, keys, schema.INDEX_KEY, limit, after)
 
     def list_status(self, status: str, mailbox: str | None, limit: int, after: dict[str, str] | None) -> Page:
         """One page of the mail in a handoff status (of one mailbox, or of all mail), newest first.
 
         Through the sparse ``by_status`` index: only mail in a listed status is in it.
         """
-        key = schema.status_box(status, schema.box(mailbox))
-        return self._page(schema.STATUS_INDEX, schema.STATUS_BOX, key, schema.STATUS_INDEX_KEY, limit, after)
+        keys = schema.status_boxes(status, schema.box(mailbox))
+        return self._page(schema.STATUS_INDEX, schema.STATUS_BOX, keys, schema.STATUS_INDEX_KEY, limit, after)
 
     def _page(
-        self, index: str, attribute: str, value: str, key: tuple[str, ...], limit: int, after: dict[str, str] | None
+        self, index: str, attribute: str, keys: list[str], key: tuple[str, ...], limit: int,
+        after: dict[str, str] | None,
     ) -> Page:
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": index,
-            "KeyConditionExpression": "#box = :box",
-            "ExpressionAttributeNames": {"#box": attribute},
-            "ExpressionAttributeValues": {":box": {"S": value}},
-            "ScanIndexForward": False,
-            # One more than asked tells whether another page exists, so the
-            # last page's cursor is null rather than pointing at nothing.
-            "Limit": limit + 1,
-        }
-        if after is not None:
-            request["ExclusiveStartKey"] = {name: {"S": value} for name, value in after.items()}
-        items = self._query(request, limit + 1)
+        """The newest ``limit`` mails of every partition in ``keys`` (a key's shards), merged.
+
+        A listing's ``order`` values (``{received_at}#{id}``) are unique and
+        sort alike in every shard, so the page after one ends is every shard's
+        mail older than its last: a cursor is one index key, whichever shard it
+        came from, and a cursor issued before the shards still continues.
+        """
+        condition = "#box = :box" + (" AND #order < :after" if after is not None else "")
+        names = {"#box": attribute, **({"#order": schema.ORDER} if after is not None else {})}
+
+        def query(value: str) -> list[dict[str, Any]]:
+            values = {":box": {"S": value}, **({":after": {"S": after[schema.ORDER]}} if after is not None else {})}
+            request: dict[str, Any] = {
+                "TableName": self._table, "IndexName": index, "KeyConditionExpression": condition,
+                "ExpressionAttributeNames": names, "ExpressionAttributeValues": values, "ScanIndexForward": False,
+                # One more than asked tells whether another page exists, so the
+                # last page's cursor is null rather than pointing at nothing.
+                "Limit": limit + 1,
+            }
+            return self._query(request, limit + 1)
+
+        # Every shard at once: the page waits for one round trip, not one per shard.
+        shards = list(pool().map(query, keys))
+        items = sorted((item for found in shards for item in found), key=lambda item: item[schema.ORDER]["S"],
+                       reverse=True)[: limit + 1]
         page = items[:limit]
         # Expired entries are in the index until TTL removes them: left out here,
         # so a page may be shorter than asked (its cursor still continues).

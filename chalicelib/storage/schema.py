@@ -17,6 +17,8 @@ transaction. The ``by_box`` index (``box``, ``order``) lists a mailbox, or
 mailbox: the mail item and its transactional mailbox entries carry
 ``status_box`` while the status is one of ``LISTED_STATUSES``, and lose it
 once delivered, so delivered mail (nearly all of it) costs the index nothing.
+Both indexes' keys are sharded by the mail id (``box_key``, ``status_box``),
+and a listing reads every shard (docs/design/scale.md).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,19 +92,47 @@ FINGERPRINT = "fingerprint"  # what the value was first used for (a request body
 
 
 def box(address: str | None) -> str:
-    """The index partition of a mailbox, or of all mail when None."""
+    """A mailbox (or all mail when None): a mailbox entry's sort key, and what its index partitions are named after."""
     return ALL_MAILBOX if address is None else f"{MAILBOX_PREFIX}{address}"
 
 
-def status_box(status: str, box_: str) -> str:
-    """The ``by_status`` partition of a status within a ``box()`` (a mailbox, or ``all``).
+# Every mail writes ``all`` and ``pending#all``, and every mail to one address its
+# mailbox's: one partition key takes about 1,000 writes a second, and keys whose
+# sort keys only grow (time order) are never split. So each index key is spread
+# over a fixed number of shards, chosen from the mail id, and a listing reads
+# them all (docs/design/scale.md). by_box takes one write per mail: 16 shards
+# take 10,000 mails a second at 625 writes a second each. by_status takes two
+# (in, and out when the status moves on): 32. Never change either: stored mail
+# stays on the shard these counts chose.
+BOX_SHARDS = 16
+STATUS_SHARDS = 32
 
-    The one place this key is made: every mail is written ``pending`` once, so
-    ``pending#all`` is a hot partition under load, and sharding it (a suffix
-    chosen from the mail id, read back by querying each shard) changes this
-    function, the writers that call it and ``MailReads.list_status`` only.
-    """
-    return f"{status}#{box_}"
+
+def _shard(mail_id: str, shards: int) -> str:
+    # A prefix, not a suffix: an unsharded key (mail stored before the shards,
+    # "all", "to#…", "pending#…") never begins with a digit, so no address can
+    # make one key read as another.
+    return f"{zlib.crc32(mail_id.encode('utf-8', 'surrogatepass')) % shards:02d}#"
+
+
+def box_key(box_: str, mail_id: str) -> str:
+    """The ``by_box`` partition a mail's item (``box_`` = ``all``) or mailbox entry is written to."""
+    return _shard(mail_id, BOX_SHARDS) + box_
+
+
+def box_keys(box_: str) -> list[str]:
+    """Every ``by_box`` partition of a box: its shards, and the unsharded key of mail stored before them."""
+    return [box_] + [f"{n:02d}#{box_}" for n in range(BOX_SHARDS)]
+
+
+def status_box(status: str, box_: str, mail_id: str) -> str:
+    """The ``by_status`` partition of a mail in a status within a ``box()`` (a mailbox, or ``all``)."""
+    return _shard(mail_id, STATUS_SHARDS) + f"{status}#{box_}"
+
+
+def status_boxes(status: str, box_: str) -> list[str]:
+    """Every ``by_status`` partition of a status within a box, the unsharded one too (see ``box_keys``)."""
+    return [f"{status}#{box_}"] + [f"{n:02d}#{status}#{box_}" for n in range(STATUS_SHARDS)]
 
 
 # DynamoDB's bound on a sort key, which a mailbox entry's box is.

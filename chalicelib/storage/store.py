@@ -10,9 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,7 +22,7 @@ from botocore.exceptions import ClientError
 from chalicelib.errors import StorageUnavailableError
 from chalicelib.model import InboundMail
 from chalicelib.storage import documents, schema
-from chalicelib.storage.boto import AWS_ERRORS, PARALLEL_PUTS, error_code, storage_error
+from chalicelib.storage.boto import AWS_ERRORS, error_code, pool, storage_error
 from chalicelib.storage.reads import MESSAGE_TYPE, MailReads, ObjectRef
 
 log = logging.getLogger(__name__)
@@ -72,23 +71,6 @@ class _Put:
         # (0.5 ms of CPU for a 750 KB attachment, measured with make bench).
         if isinstance(self.body, memoryview):
             object.__setattr__(self, "body", bytes(self.body))
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The threads that write a delivery's objects, made on first use and kept for the container's life.
-
-    Bounded at PARALLEL_PUTS, the S3 client's own connection pool: a mail with
-    more objects than that waits for a free thread, never opens more connections.
-    """
-    global _POOL  # noqa: PLW0603 - one pool per process, as the clients are
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=PARALLEL_PUTS, thread_name_prefix="s3-put")
-        return _POOL
 
 
 def _checksum(digest: bytes) -> str:
@@ -144,7 +126,7 @@ class MailStore(MailReads):
             # Only the entries of the transaction are listed by status: the ledger keeps exactly
             # those in step, and an overflow entry rewritten by a redelivery cannot list a stale one.
             for entry in entries[:TRANSACTION_MAILBOXES]:
-                entry[schema.STATUS_BOX] = {"S": schema.status_box(schema.PENDING, entry[schema.BOX]["S"])}
+                entry[schema.STATUS_BOX] = {"S": schema.status_box(schema.PENDING, entry[schema.SK]["S"], id_)}
         committed = self._transact(item, entries[:TRANSACTION_MAILBOXES])
         self._write_overflow(entries[TRANSACTION_MAILBOXES:])  # after either answer, so a redelivery repairs them
         if committed:
@@ -201,7 +183,7 @@ class MailStore(MailReads):
         # The first (the original, the largest) on this thread, which would only wait otherwise: the
         # commonest mail, its original alone, needs no other thread.
         first, *others = puts
-        futures = [_pool().submit(self._put, put.key, put.body, put.content_type, **put.extra) for put in others]
+        futures = [pool().submit(self._put, put.key, put.body, put.content_type, **put.extra) for put in others]
         try:
             self._put(first.key, first.body, first.content_type, **first.extra)
         finally:
@@ -221,7 +203,7 @@ class MailStore(MailReads):
         item: dict[str, Any] = {
             **schema.mail_key(delivery.id),
             schema.ID: {"S": delivery.id},
-            schema.BOX: {"S": schema.ALL_MAILBOX},
+            schema.BOX: {"S": schema.box_key(schema.ALL_MAILBOX, delivery.id)},
             schema.ORDER: {"S": f"{received_at}#{delivery.id}"},
             schema.SUMMARY: {"S": documents.summary_json(document)},
             schema.PREFIX: {"S": delivery.prefix},
@@ -245,7 +227,7 @@ class MailStore(MailReads):
             item[schema.EXPIRES_AT] = {"N": str(int(received.timestamp()) + self._retention)}
         if track:
             item[schema.STATUS] = {"S": schema.PENDING}
-            item[schema.STATUS_BOX] = {"S": schema.status_box(schema.PENDING, schema.ALL_MAILBOX)}
+            item[schema.STATUS_BOX] = {"S": schema.status_box(schema.PENDING, schema.ALL_MAILBOX, delivery.id)}
             item[schema.ATTEMPTS] = {"N": "0"}
         return item, stored
 
@@ -372,7 +354,7 @@ def _mailbox_entry(item: dict[str, Any], address: str) -> dict[str, Any]:
         schema.PK: item[schema.PK],
         schema.SK: {"S": box},
         schema.ID: item[schema.ID],
-        schema.BOX: {"S": box},
+        schema.BOX: {"S": schema.box_key(box, item[schema.ID]["S"])},
         schema.ORDER: item[schema.ORDER],
         schema.SUMMARY: item[schema.SUMMARY],
     }
