@@ -20,25 +20,27 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import StorageUnavailableError
 
-# A delivery writes its objects at once, on at most this many threads and
+# A delivery writes its objects at once, on at most this many threads and S3
 # connections (chalicelib/storage/store.py): the original, the document and
-# up to PARALLEL_PUTS - 2 attachments in one S3 round trip. A listing queries
-# the shards of its index key at once (chalicelib/storage/reads.py), on the
-# same threads: each client keeps as many connections.
+# up to PARALLEL_PUTS - 2 attachments in one S3 round trip.
 PARALLEL_PUTS = 32
+# A listing queries the shards of its index key PARALLEL_QUERIES at a time
+# (chalicelib/storage/reads.py), within botocore's default 10 connections per client.
+PARALLEL_QUERIES = 8
 
 # Timeouts apply per socket operation, not per call, so a 4 MB PutObject is not cut short by them.
 BOTO_CONFIG = Config(
     connect_timeout=1,
     read_timeout=2,
     retries={"total_max_attempts": 2, "mode": "standard"},
-    max_pool_connections=PARALLEL_PUTS,
 )
 
 # Presigned links must be SigV4: newer regions and KMS-encrypted objects refuse SigV2.
 # Every PutObject carries its body's ChecksumSHA256, which S3 verifies, so
 # botocore need not hash the body a second time to sign it.
-S3_CONFIG = BOTO_CONFIG.merge(Config(signature_version="s3v4", s3={"payload_signing_enabled": False}))
+S3_CONFIG = BOTO_CONFIG.merge(
+    Config(signature_version="s3v4", s3={"payload_signing_enabled": False}, max_pool_connections=PARALLEL_PUTS)
+)
 
 # What botocore raises: a service's answer, or no answer at all.
 AWS_ERRORS = (BotoCoreError, ClientError)

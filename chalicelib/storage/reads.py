@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import NotFoundError, PayloadTooLargeError
 from chalicelib.storage import schema
-from chalicelib.storage.boto import AWS_ERRORS, error_code, pool, storage_error
+from chalicelib.storage.boto import AWS_ERRORS, PARALLEL_QUERIES, error_code, pool, storage_error
 
 PRESIGNED_SECONDS = 300
 # An original stored as this type is a message itself (SES's); any other is a provider's request.
@@ -174,10 +174,12 @@ class MailReads:
             }
             return self._query(request, limit + 1)
 
-        # Every shard at once: the page waits for one round trip, not one per shard.
-        shards = list(pool().map(query, keys))
-        items = sorted((item for found in shards for item in found), key=lambda item: item[schema.ORDER]["S"],
-                       reverse=True)[: limit + 1]
+        # The shards PARALLEL_QUERIES at a time: a page waits for a few round trips, not one per shard.
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), PARALLEL_QUERIES):
+            for items_of_shard in pool().map(query, keys[start : start + PARALLEL_QUERIES]):
+                found += items_of_shard
+        items = sorted(found, key=lambda item: item[schema.ORDER]["S"], reverse=True)[: limit + 1]
         page = items[:limit]
         # Expired entries are in the index until TTL removes them: left out here,
         # so a page may be shorter than asked (its cursor still continues).
