@@ -222,6 +222,12 @@ def test_a_failing_handler_shows_its_traceback_and_its_last_attempt_says_failed(
         "status": "failed", "attempts": 1,
         "error": {"class": "RuntimeError", "message": "probe broke on purpose", "route": "probe"},
     }
+    # The operator's way to it: `mails list --status failed`, the command as a person runs it.
+    listed = subprocess.run(
+        [sys.executable, "scripts/mails.py", "list", "--status", "failed", "--json"], cwd=project, env=dev.env,
+        capture_output=True, text=True, check=True, timeout=60,
+    )
+    assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == [failing]
 
 
 def test_mail_queues_and_credentials_outlive_a_killed_make_dev(project: Path, dev: Dev, probed: str) -> None:
