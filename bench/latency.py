@@ -128,7 +128,12 @@ def latency_proxy(upstream: str, delay: Delay) -> Iterator[LatencyProxy]:
         def log_message(self, format: str, *args: Any) -> None:  # one line per request otherwise
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        # socketserver's default backlog is 5: a delivery's dozen puts connecting at once on a busy
+        # machine overflowed it, and a refused connect is tried again a second later, after the others.
+        request_queue_size = 128
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
