@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Two workers: this machine's two cores. Each starts its own embedded AWS.
 WORKERS ?= 2
 
-.PHONY: test quick dev dev-reset lint docs bench load mutate clean
+.PHONY: test quick dev dev-reset lint docs bench load mutate clean chromium
 
 # The last two lines install the `mails` command ([project.scripts] in pyproject.toml), editable:
 # it runs scripts/mails.py from this checkout. setuptools >= 64 builds it; Python 3.11's venv has it.
@@ -20,9 +20,16 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 # Everything: lint, types, the docs site, then the tests. The slow ones
 # (reliability, load, end to end) run alone afterwards, as they time things.
-test: $(STAMP) lint docs
+test: $(STAMP) lint docs chromium
 	$(BIN)/python -m pytest -n $(WORKERS) -m "not slow"
 	$(BIN)/python -m pytest -m slow
+
+# The console's browser tests drive Debian's Chromium (tests/e2e/test_console_browser.py): installed here when
+# missing, where this runs as root with apt (CI does). Elsewhere those tests skip and say why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; }; } || \
+	  echo "WARNING: Debian's chromium could not be installed: the console's browser tests will skip"
 
 # The loop while changing code: unit, contract and example tests (about a minute); property tests draw a fifth of
 # their examples (tests/support/examples.py), `make test` all of them.

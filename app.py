@@ -15,6 +15,7 @@ from chalice.app import Chalice, Request, Response
 
 from chalicelib import logs
 from chalicelib.api import routes as read_api
+from chalicelib.console import routes as console
 from chalicelib.delivery import consumer as handoff
 from chalicelib.ingress.mailgun import routes as mailgun
 from chalicelib.ingress.postmark import routes as postmark
@@ -50,3 +51,4 @@ app.register_blueprint(postmark.blueprint)
 app.register_blueprint(mailgun.blueprint)
 app.register_blueprint(handoff.blueprint)
 app.register_blueprint(read_api.blueprint)
+app.register_blueprint(console.blueprint)

@@ -53,6 +53,9 @@ class Settings:
     mailgun_tolerance: int = DEFAULT_SIGNATURE_TOLERANCE
     # The networks Postmark posts from (POSTMARK_IPS); empty: any source, the credentials alone decide.
     postmark_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    # GET /console (CONSOLE=on), and its compose form (CONSOLE_COMPOSE=on too): docs/console.md.
+    console: bool = False
+    console_compose: bool = False
 
     def cursor_secret(self) -> bytes:
         """The key that signs paging cursors: derived from the read tokens, so rotating them retires old cursors."""
@@ -71,7 +74,8 @@ class Settings:
             f"mailgun_tolerance={self.mailgun_tolerance}, "
             f"postmark_networks=<{len(self.postmark_networks)} networks>, "
             f"signature_tolerance={self.signature_tolerance}, max_body_bytes={self.max_body_bytes}, "
-            f"queue={self.queue!r}, max_attempts={self.max_attempts}, retention_days={self.retention_days})"
+            f"queue={self.queue!r}, max_attempts={self.max_attempts}, retention_days={self.retention_days}, "
+            f"console={self.console}, console_compose={self.console_compose})"
         )
 
 
@@ -179,4 +183,14 @@ def load_settings(
         max_attempts=_int(environ, "MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
         retention_days=_int(environ, "MAIL_RETENTION_DAYS", 0, allow_zero=True),
         reply_secret=_secret(environ, "REPLY_SECRET", read_parameter).strip() or None,
+        console=_switch(environ, "CONSOLE"),
+        console_compose=_switch(environ, "CONSOLE") and _switch(environ, "CONSOLE_COMPOSE"),
     )
+
+
+def _switch(environ: Mapping[str, str], name: str) -> bool:
+    """``on`` or ``off`` (the default when unset); anything else is a configuration error, not a guess."""
+    value = environ.get(name, "").strip().lower()
+    if value not in ("", "on", "off"):
+        raise NotConfiguredError(f"{name} must be on or off")
+    return value == "on"

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from chalicelib.ingress.mailgun.ingestor import MailgunIngestor
     from chalicelib.ingress.postmark.ingestor import PostmarkIngestor
     from chalicelib.ingress.relay.ingestor import RelayIngestor
+    from chalicelib.ingress.sendgrid.conductor import Conductor
     from chalicelib.ingress.sendgrid.webhook import SendGridIngestor
     from chalicelib.ingress.ses.ingestor import SesIngestor
     from chalicelib.storage.content import MailContent
@@ -120,6 +121,12 @@ class Services:
                 )
             self._sendgrid = SendGridIngestor(settings, self.store(), verifiers, self.queue())
         return self._sendgrid
+
+    def conductor(self) -> Conductor:
+        """The console's compose form into the SendGrid webhook's own steps (its route checks who may)."""
+        from chalicelib.ingress.sendgrid.conductor import Conductor  # noqa: PLC0415
+
+        return Conductor(self.sendgrid())
 
     def ses(self) -> SesIngestor:
         if self._ses is None:

@@ -178,6 +178,7 @@ def banner(host: str, port: int, moto_port: int, stage: dict[str, str], credenti
             f"Webhook URL:           {url}",
             smtp_line(host, smtp),
             f"Read token:            {credentials.read_token}",
+            f"Mail console:          http://{host}:{port}/console  (sign in with the read token)",
             "Post a sample mail:",
             f"  {sys.executable} scripts/send_mail.py scripts/sample.eml",
             "Read it back (the id is in the answer; \"processing\" shows its handoff):",

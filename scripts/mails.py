@@ -1,4 +1,5 @@
-"""Read stored mail from a deployed or local service: list, show, raw, eml, attachment, retry; relay a message in.
+"""Read stored mail from a deployed or local service: mailboxes, list, show, raw, eml, attachment, retry; relay a
+message in.
 
 ``mails list --status failed`` lists the mail whose handoff failed (or is
 pending, processing, bounced); ``mails retry --all-failed`` hands every failed
@@ -69,6 +70,17 @@ class Reader:
             yield from page["mails"]
             cursor = page["cursor"]
             if not follow or cursor is None:
+                return
+
+    def mailboxes(self, limit: int) -> Iterator[str]:
+        """Every mailbox the token may read, in address order, page after page."""
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+            page = self._get("/mailboxes", **params).json()
+            yield from (mailbox["address"] for mailbox in page["mailboxes"])
+            cursor = page["cursor"]
+            if cursor is None:
                 return
 
     def show(self, mail_id: str) -> dict[str, Any]:
@@ -163,6 +175,8 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--all", action="store_true", help="follow the cursor to the last page")
     listing.add_argument("--json", action="store_true", help="one JSON summary per line instead of a table")
+    boxes = commands.add_parser("mailboxes", help="every mailbox the token may read, one address a line")
+    boxes.add_argument("--limit", type=int, default=100, help="addresses per request")
     show = commands.add_parser("show", help="one mail as JSON")
     show.add_argument("id")
     raw = commands.add_parser("raw", help="the original request body, byte for byte")
@@ -242,6 +256,9 @@ def _run(reader: Reader, args: argparse.Namespace) -> int:
             print("\n".join(json.dumps(mail, ensure_ascii=False) for mail in mails))
         else:
             print(table(mails))
+    elif args.command == "mailboxes":
+        for address in reader.mailboxes(args.limit):
+            print(address)
     elif args.command == "show":
         print(json.dumps(reader.show(args.id), ensure_ascii=False, indent=2))
     elif args.command == "retry" and args.all_failed:

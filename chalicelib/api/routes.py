@@ -28,6 +28,8 @@ _ID = re.compile(r"[a-z2-7]{26}")
 _LIMIT = re.compile(r"[0-9]{1,3}")
 _INDEX = re.compile(r"[0-9]{1,6}")
 
+_MAILBOXES = "mailboxes"
+
 blueprint = Blueprint(__name__)
 
 
@@ -109,9 +111,39 @@ def list_mails() -> Response:
             status, mailbox, limit, after
         )
         next_cursor = cursor.encode(secret, listing, page.last, fields) if page.last else None
-        return Response(body={"mails": page.summaries, "cursor": next_cursor}, status_code=200)
+        # A status listing's mail is in that status, as far as its index knows; any other listing reads them.
+        summaries = _with_status(page.summaries) if status is None else [
+            {**summary, "status": status} for summary in page.summaries]
+        return Response(body={"mails": summaries, "cursor": next_cursor}, status_code=200)
 
     return answer("GET /mails", read)
+
+
+def _with_status(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each summary with its mail's handoff status (null when untracked), read at once for the page."""
+    statuses = services.store().statuses([summary["id"] for summary in summaries]) if summaries else {}
+    return [{**summary, "status": statuses.get(summary["id"])} for summary in summaries]
+
+
+@blueprint.route("/mailboxes", methods=["GET"])
+def list_mailboxes() -> Response:
+    def read() -> Response:
+        token = _token()
+        query: dict[str, str] = dict(blueprint.current_request.query_params or {})
+        limit = _limit(query.get("limit"))
+        secret = services.settings().cursor_secret()
+        listing = f"{scope_key(token)}\n{_MAILBOXES}"
+        # A mailbox cursor holds the last address of its page.
+        fields = (schema.ORDER,)
+        after = cursor.decode(secret, listing, query["cursor"], fields)[schema.ORDER] if query.get("cursor") else None
+        page = services.store().list_mailboxes(limit, after, lambda address: allows(token, address))
+        next_cursor = cursor.encode(secret, listing, {schema.ORDER: page.last}, fields) if page.last else None
+        return Response(
+            body={"mailboxes": [{"address": address} for address in page.addresses], "cursor": next_cursor},
+            status_code=200,
+        )
+
+    return answer("GET /mailboxes", read)
 
 
 @blueprint.route("/mails/{mail_id}", methods=["GET"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,18 @@ class ObjectRef:
     key: str
     size: int
     content_type: str
+
+
+@dataclass(frozen=True)
+class Mailboxes:
+    addresses: list[str]
+    # The last address examined when more may follow; None at the end.
+    last: str | None
+
+
+# How many register items one listing request may examine before it answers a
+# short page with a cursor: a narrow scope cannot make one request read them all.
+MAX_EXAMINED = 1000
 
 
 @dataclass(frozen=True)
@@ -186,6 +199,82 @@ class MailReads:
         visible = [item for item in page if not _expired(item)]
         last = {name: page[-1][name]["S"] for name in key} if len(items) > limit else None
         return Page([json.loads(item[schema.SUMMARY]["S"]) for item in visible], last)
+
+    def statuses(self, ids: list[str]) -> dict[str, str]:
+        """The handoff status of each tracked mail among ``ids`` (one BatchGetItem per 100): a listing shows it,
+        and the summaries cannot hold it, as they are written once and the status changes."""
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 100):
+            request: dict[str, Any] = {self._table: {
+                "Keys": [schema.mail_key(id_) for id_ in dict.fromkeys(ids[start : start + 100])],
+                "ProjectionExpression": "#i, #s",
+                "ExpressionAttributeNames": {"#i": schema.ID, "#s": schema.STATUS},
+            }}
+            try:
+                while request:
+                    response = self._dynamodb.batch_get_item(RequestItems=request)
+                    for item in response.get("Responses", {}).get(self._table, []):
+                        if schema.STATUS in item:
+                            found[item[schema.ID]["S"]] = item[schema.STATUS]["S"]
+                    request = response.get("UnprocessedKeys") or {}
+            except AWS_ERRORS as exc:
+                raise storage_error("DynamoDB BatchGetItem", exc) from exc
+        return found
+
+    def list_mailboxes(self, limit: int, after: str | None, visible: Callable[[str], bool]) -> Mailboxes:
+        """One page of the mailbox register in address order, only the ``visible`` ones.
+
+        The register is spread over ``MAILBOX_SHARDS`` index partitions; a page
+        is their merge. Each shard is read from ``after`` on; what all shards
+        have surely given (up to the smallest last address of a shard that has
+        more) is in order, and the walk goes on from there.
+        """
+        found: list[str] = []
+        examined = 0
+        while True:
+            sorted_part, bound = self._merged(after, limit + 1)
+            for address, expired in sorted_part:
+                examined += 1
+                after = address
+                if not expired and visible(address):
+                    found.append(address)
+                    if len(found) == limit:
+                        more = bound is not None or address != sorted_part[-1][0]
+                        return Mailboxes(found, address if more else None)
+            if bound is None:
+                return Mailboxes(found, None)
+            if examined >= MAX_EXAMINED:
+                return Mailboxes(found, after)
+
+    def _merged(self, after: str | None, per_shard: int) -> tuple[list[tuple[str, bool]], str | None]:
+        """The shards' next addresses, merged, with whether each expired; and the bound below which the merge is
+        complete, None when every shard was read to its end."""
+        merged: list[tuple[str, bool]] = []
+        bounds: list[str] = []
+        for shard in range(schema.MAILBOX_SHARDS):
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": schema.INDEX,
+                "KeyConditionExpression": "#box = :box",
+                "ExpressionAttributeNames": {"#box": schema.BOX},
+                "ExpressionAttributeValues": {":box": {"S": schema.mailbox_partition(shard)}},
+                "Limit": per_shard,
+            }
+            if after is not None:
+                request["KeyConditionExpression"] += " AND #order > :after"
+                request["ExpressionAttributeNames"]["#order"] = schema.ORDER
+                request["ExpressionAttributeValues"][":after"] = {"S": after}
+            try:
+                response = self._dynamodb.query(**request)
+            except AWS_ERRORS as exc:
+                raise storage_error("DynamoDB Query", exc) from exc
+            items = response.get("Items", [])
+            merged += [(item[schema.ORDER]["S"], _expired(item)) for item in items]
+            if "LastEvaluatedKey" in response and items:
+                bounds.append(items[-1][schema.ORDER]["S"])
+        bound = min(bounds) if bounds else None
+        complete = sorted(entry for entry in merged if bound is None or entry[0] <= bound)
+        return complete, bound
 
     def _query(self, request: dict[str, Any], wanted: int) -> list[dict[str, Any]]:
         """Items of a query until ``wanted`` or its end: one call reads at most 1 MB."""

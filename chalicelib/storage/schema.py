@@ -19,6 +19,11 @@ mailbox: the mail item and its transactional mailbox entries carry
 once delivered, so delivered mail (nearly all of it) costs the index nothing.
 Both indexes' keys are sharded by the mail id (``box_key``, ``status_box``),
 and a listing reads every shard (docs/design/scale.md).
+
+The mailbox register: one item per mailbox ever written to (``pk =
+mailbox#{address}``, ``sk = mailbox``), filed in the same index under one of
+``MAILBOX_SHARDS`` partitions (``box = mailboxes#N``, ``order = address``), so
+that ``GET /mailboxes`` is a few queries, never a scan.
 """
 
 from __future__ import annotations
@@ -73,6 +78,12 @@ ALL_MAILBOX = "all"
 STATUS_INDEX = "by_status"
 STATUS_INDEX_KEY = (PK, SK, STATUS_BOX, ORDER)
 MAIL_SORT_KEY = "mail"
+
+
+# The register's index partitions: an address's shard is fixed by its hash, so a
+# listing merges this many queries and a burst of new mailboxes spreads over them.
+MAILBOX_SHARDS = 8
+MAILBOX_SORT_KEY = "mailbox"
 
 
 def mail_key(mail_id: str) -> dict[str, Any]:
@@ -133,6 +144,20 @@ def status_box(status: str, box_: str, mail_id: str) -> str:
 def status_boxes(status: str, box_: str) -> list[str]:
     """Every ``by_status`` partition of a status within a box, the unsharded one too (see ``box_keys``)."""
     return [f"{status}#{box_}"] + [f"{n:02d}#{status}#{box_}" for n in range(STATUS_SHARDS)]
+
+
+def mailbox_key(address: str) -> dict[str, Any]:
+    return {PK: {"S": f"mailbox#{address}"}, SK: {"S": MAILBOX_SORT_KEY}}
+
+
+def mailbox_shard(address: str) -> str:
+    """The index partition a mailbox is registered under; stable across processes (no ``hash()``)."""
+    digest = hashlib.sha256(address.encode("utf-8", "surrogatepass")).digest()
+    return mailbox_partition(int.from_bytes(digest[:4], "big") % MAILBOX_SHARDS)
+
+
+def mailbox_partition(shard: int) -> str:
+    return f"mailboxes#{shard}"
 
 
 # DynamoDB's bound on a sort key, which a mailbox entry's box is.

@@ -11,10 +11,11 @@ import base64
 import hashlib
 import logging
 import uuid
+from collections.abc import Callable
 from concurrent.futures import wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
@@ -26,6 +27,7 @@ from chalicelib.storage.boto import AWS_ERRORS, error_code, pool, storage_error
 from chalicelib.storage.reads import MESSAGE_TYPE, MailReads, ObjectRef
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # DynamoDB items hold at most 400 KB; a document above this lives in S3.
 INLINE_DOCUMENT_BYTES = 100 * 1024
@@ -119,9 +121,13 @@ class MailStore(MailReads):
         id_ = schema.mail_id(mail, raw_digest.hex())
         delivery = _Delivery(id_, schema.object_prefix(id_, raw_digest.hex()), raw_digest, raw_key)
         item, document = self._mail_item(delivery, mail, raw, raw_content_type, received, track)
-        self._put_all(self._objects(delivery, mail, raw, raw_content_type, document))
         # An address too long for a key gets no mailbox: the mail is stored, and found by id or in "all".
         entries = [_mailbox_entry(item, address) for address in mail.recipients() if schema.box_fits(address)]
+        addresses = [entry[schema.SK]["S"].removeprefix(schema.MAILBOX_PREFIX) for entry in entries]
+        # The register is read while the objects are written: no round trip of its own.
+        known = self._put_all(
+            self._objects(delivery, mail, raw, raw_content_type, document), lambda: self._registered(addresses)
+        )
         if track:
             # Only the entries of the transaction are listed by status: the ledger keeps exactly
             # those in step, and an overflow entry rewritten by a redelivery cannot list a stale one.
@@ -130,8 +136,11 @@ class MailStore(MailReads):
         committed = self._transact(item, entries[:TRANSACTION_MAILBOXES])
         self._write_overflow(entries[TRANSACTION_MAILBOXES:])  # after either answer, so a redelivery repairs them
         if committed:
-            return Saved(id_, duplicate=False, status=schema.PENDING if track else None)
-        return self._refused(delivery, mail, item[schema.COMMIT_TOKEN]["S"])
+            saved = Saved(id_, duplicate=False, status=schema.PENDING if track else None)
+        else:
+            saved = self._refused(delivery, mail, item[schema.COMMIT_TOKEN]["S"])
+        self._register(addresses, known, item)
+        return saved
 
     def keep_message(self, mail_id: str, message: bytes) -> ObjectRef:
         """A message made from the stored mail, kept beside it (and expiring with it) to be handed out by link."""
@@ -171,27 +180,32 @@ class MailStore(MailReads):
             puts.append(_Put(schema.document_object(delivery.prefix), document, "application/json", {}))
         return puts
 
-    def _put_all(self, puts: list[_Put]) -> None:
-        """Every object at once, one S3 round trip for the lot; the first failure, once all have ended.
+    def _put_all(self, puts: list[_Put], alongside: Callable[[], _T]) -> _T:
+        """Every object at once, and ``alongside`` with them: one round trip for the lot; the first failure, once
+        all have ended.
 
         Waiting for all before raising means no put of this delivery is still
         running when the caller answers 503 (nothing is committed either way:
         the transaction comes after).
         """
-        if not puts:
-            return
-        # The first (the original, the largest) on this thread, which would only wait otherwise: the
-        # commonest mail, its original alone, needs no other thread.
+        # The first put (the original, the largest) on this thread, which would only wait otherwise: the
+        # commonest mail, its original alone, needs no other thread for it. ``alongside`` is submitted after the
+        # others, so that it overlaps them rather than going first.
+        if not puts:  # an original already in the bucket (SES's), and nothing else
+            return alongside()
         first, *others = puts
         futures = [pool().submit(self._put, put.key, put.body, put.content_type, **put.extra) for put in others]
+        beside = pool().submit(alongside)
         try:
             self._put(first.key, first.body, first.content_type, **first.extra)
         finally:
             wait(futures)
+            wait([beside])
         for future in futures:
             error = future.exception()
             if error is not None:
                 raise error
+        return beside.result()
 
     def _mail_item(
         self, delivery: _Delivery, mail: InboundMail, raw: bytes, raw_content_type: str, received: datetime,
@@ -271,6 +285,45 @@ class MailStore(MailReads):
                     request = self._dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems", {})
             except AWS_ERRORS as exc:
                 raise storage_error("DynamoDB BatchWriteItem", exc) from exc
+
+    def _register(self, addresses: list[str], known: dict[str, int | None], item: dict[str, Any]) -> None:
+        """Each mailbox in the register (``GET /mailboxes``), written only when it is new or would expire first.
+
+        How this scales: a mail costs one BatchGetItem of its recipients' register
+        items (made while its objects are written), each in its own partition
+        (``mailbox#ADDRESS``), never one shared partition per mail. Only a mailbox
+        seen for the first time (or, with a retention, about once per half
+        retention) is written, and those writes spread over ``MAILBOX_SHARDS``
+        index partitions. After either answer of the commit, like the overflow,
+        so a redelivery repairs a lost one.
+        """
+        # The register item outlives this mail by up to half a retention, so it is written again only when a
+        # mail arrives that would outlive it: the mailbox stays listed while it holds mail, and a little after.
+        due = int(item[schema.EXPIRES_AT]["N"]) if schema.EXPIRES_AT in item else None
+        expires = None if due is None else due + self._retention // 2
+        stale = [address for address in dict.fromkeys(addresses) if address not in known or _due(known[address], due)]
+        self._write_overflow([_register_entry(address, expires) for address in stale])
+
+    def _registered(self, addresses: list[str]) -> dict[str, int | None]:
+        """The register's items among these addresses, each with its expiry (None: never)."""
+        found: dict[str, int | None] = {}
+        unique = list(dict.fromkeys(addresses))
+        for start in range(0, len(unique), 100):  # BatchGetItem's bound
+            request: dict[str, Any] = {self._table: {
+                "Keys": [schema.mailbox_key(address) for address in unique[start : start + 100]],
+                "ProjectionExpression": "#o, #e",
+                "ExpressionAttributeNames": {"#o": schema.ORDER, "#e": schema.EXPIRES_AT},
+            }}
+            try:
+                while request:
+                    response = self._dynamodb.batch_get_item(RequestItems=request)
+                    for entry in response.get("Responses", {}).get(self._table, []):
+                        expiry = entry.get(schema.EXPIRES_AT)
+                        found[entry[schema.ORDER]["S"]] = int(expiry["N"]) if expiry else None
+                    request = response.get("UnprocessedKeys") or {}
+            except AWS_ERRORS as exc:
+                raise storage_error("DynamoDB BatchGetItem", exc) from exc
+        return found
 
     def _stored_head(self, id_: str) -> dict[str, Any]:
         """The stored mail's prefix, handoff status and commit token, after its condition failed."""
@@ -360,6 +413,24 @@ def _mailbox_entry(item: dict[str, Any], address: str) -> dict[str, Any]:
     }
     if schema.EXPIRES_AT in item:
         entry[schema.EXPIRES_AT] = item[schema.EXPIRES_AT]
+    return entry
+
+
+def _due(expiry: int | None, due: int | None) -> bool:
+    """A register item to write again: it would expire before this mail, or the retention changed."""
+    if due is None:
+        return expiry is not None
+    return expiry is None or expiry < due
+
+
+def _register_entry(address: str, expires: int | None) -> dict[str, Any]:
+    entry = {
+        **schema.mailbox_key(address),
+        schema.BOX: {"S": schema.mailbox_shard(address)},
+        schema.ORDER: {"S": address},
+    }
+    if expires is not None:
+        entry[schema.EXPIRES_AT] = {"N": str(expires)}
     return entry
 
 

@@ -324,12 +324,17 @@ def test_mailboxes_past_one_transaction_are_repaired_by_the_redelivery(
     first = post(client, body, content_type)
     assert (first.status_code, json.loads(first.body)["Code"]) == (503, "StorageUnavailableError")
     services.dynamodb().meta.events.unregister("before-call.dynamodb.BatchWriteItem", down)
-    boxes = {item["sk"]["S"] for item in dynamodb.scan(TableName=TABLE)["Items"] if item["sk"]["S"] != "mail"}
+    items = dynamodb.scan(TableName=TABLE)["Items"]
+    boxes = {item["sk"]["S"] for item in items if item["sk"]["S"].startswith("to#")}
     assert boxes == {f"to#{address}" for address in recipients[:4]}  # committed, its overflow not written
+    assert [item for item in items if item["sk"]["S"] == "mailbox"] == []  # and so the mailbox register
     again = post(client, body, content_type)
     assert json.loads(again.body)["duplicate"] is True
-    boxes = {item["sk"]["S"] for item in dynamodb.scan(TableName=TABLE)["Items"] if item["sk"]["S"] != "mail"}
-    assert boxes == {f"to#{address}" for address in recipients}
+    items = dynamodb.scan(TableName=TABLE)["Items"]
+    assert {item["sk"]["S"] for item in items if item["sk"]["S"].startswith("to#")} == {
+        f"to#{address}" for address in recipients}
+    assert {item["pk"]["S"] for item in items if item["sk"]["S"] == "mailbox"} == {
+        f"mailbox#{address}" for address in recipients}
 
 
 def test_no_configured_credentials_fails_closed_with_503(

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,15 @@ def terraform(project: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 def test_each_stage_packages_with_its_deployment_package(sam: dict[str, Path]) -> None:
     for path in sam.values():
         assert (path.parent / "deployment.zip").stat().st_size > 0
+
+
+def test_each_deployment_package_carries_the_console_s_files(sam: dict[str, Path]) -> None:
+    """Chalice packs every file under chalicelib/, not only Python: the console's page, script and style too."""
+    static = ROOT / "chalicelib" / "console" / "static"
+    for path in sam.values():
+        with zipfile.ZipFile(path.parent / "deployment.zip") as package:
+            for name in ("index.html", "console.js", "console.css"):
+                assert package.read(f"chalicelib/console/static/{name}") == (static / name).read_bytes()
 
 
 def test_the_templates_pass_cfn_lint(sam: dict[str, Path]) -> None:

@@ -18,12 +18,12 @@ from tests.conftest import ROOT
 from tests.support.signing import public_key_base64
 
 # Loaded on first use: signature checking (cryptography), the MIME decoder, the
-# handoff and its mailboxes, the SES ingress, a stored mail's bytes.
+# handoff and its mailboxes, the SES ingress, a stored mail's bytes, the console's compose form.
 LAZY = ("cryptography", "chalicelib.mime", "chalicelib.mailboxes", "chalicelib.delivery.handoff",
         "chalicelib.delivery.ledger", "chalicelib.delivery.routing", "chalicelib.ingress.ses.ingestor",
         "chalicelib.ingress.ses.notice", "chalicelib.ingress.sendgrid.webhook", "chalicelib.storage.content",
         "chalicelib.ingress.rfc822", "chalicelib.ingress.relay.ingestor", "chalicelib.ingress.postmark.ingestor",
-        "chalicelib.ingress.mailgun.ingestor")
+        "chalicelib.ingress.mailgun.ingestor", "chalicelib.console.compose", "chalicelib.ingress.sendgrid.conductor")
 
 
 def loaded_after(code: str, **env: str) -> set[str]:

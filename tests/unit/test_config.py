@@ -116,3 +116,20 @@ def test_postmark_sources_are_addresses_or_networks_and_junk_is_a_configuration_
     assert load_settings(BASE).postmark_networks == ()
     with pytest.raises(NotConfiguredError):
         load_settings({**BASE, "POSTMARK_IPS": "postmark.example"})
+
+
+@pytest.mark.parametrize(
+    ("console", "compose", "expected"),
+    [("", "", (False, False)), ("on", "", (True, False)), ("ON", "on", (True, True)), ("off", "on", (False, False))],
+)
+def test_the_console_is_off_unless_the_stage_says_on_and_compose_needs_both(
+    console: str, compose: str, expected: tuple[bool, bool]
+) -> None:
+    settings = load_settings({**BASE, "CONSOLE": console, "CONSOLE_COMPOSE": compose})
+    assert (settings.console, settings.console_compose) == expected
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "true"])
+def test_a_console_switch_other_than_on_or_off_is_a_configuration_error(value: str) -> None:
+    with pytest.raises(NotConfiguredError, match="CONSOLE must be on or off"):
+        load_settings({**BASE, "CONSOLE": value})

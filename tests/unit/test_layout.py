@@ -64,8 +64,8 @@ def _within(module: str, *areas: str) -> bool:
 def test_the_layout_is_the_one_the_docs_draw() -> None:
     packages = {path.parent.relative_to(LIB).as_posix() for path in LIB.rglob("__init__.py")}
     assert packages == {
-        ".", "api", "delivery", "ingress", "ingress/mailgun", "ingress/postmark", "ingress/relay", "ingress/sendgrid",
-        "ingress/ses", "mailboxes", "mime", "storage",
+        ".", "api", "console", "delivery", "ingress", "ingress/mailgun", "ingress/postmark", "ingress/relay",
+        "ingress/sendgrid", "ingress/ses", "mailboxes", "mime", "storage",
     }
 
 

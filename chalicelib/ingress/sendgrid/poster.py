@@ -7,7 +7,10 @@ UTF-8 when several parts of one kind differ), the addresses, ``envelope``,
 file parts (a forwarded message as its whole bytes). Raw mode sends the whole
 message in ``email``, as "Send Raw" does. The envelope is the caller's when it
 has one (an SMTP session's ``MAIL FROM`` and ``RCPT TO``: scripts/smtp_bridge.py),
-else made from the From, To and Cc headers. Never imported by a deployed function.
+else made from the From, To and Cc headers. A deployed function imports it only
+for the console's compose form (``conductor.py``, local and dev stages), which
+needs ``sendgrid_fields`` alone: requests-toolbelt, a development package, is
+imported by ``build_body`` when called.
 """
 
 from __future__ import annotations
@@ -20,8 +23,6 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses
 from typing import Any
-
-from requests_toolbelt import MultipartEncoder
 
 
 def _header_block(source: bytes) -> bytes:
@@ -202,6 +203,8 @@ def build_body(
     envelope_from: str | None = None, sender_ip: str = "192.0.2.1",
 ) -> tuple[bytes, str]:
     """The multipart body and its Content-Type, built with requests-toolbelt."""
+    from requests_toolbelt import MultipartEncoder  # noqa: PLC0415  # a development package: see the module doc
+
     fields = sendgrid_fields(source, raw, envelope_to, envelope_from=envelope_from, sender_ip=sender_ip)
     encoder = MultipartEncoder(fields=fields)
     return encoder.to_string(), encoder.content_type

@@ -47,6 +47,18 @@ class SendGridIngestor:
         form.boundary_of(delivery.content_type)
         received = self.clock()
         self.authenticate(delivery, received)
+        return self._accept(delivery, received)
+
+    def conduct(self, delivery: Delivery) -> Outcome:
+        """A post the console made (``conductor.py``): its caller proved itself with a read token, not
+        SendGrid's credentials; from the size bound on, the same steps as every post."""
+        form.boundary_of(delivery.content_type)
+        received = self.clock()
+        if len(delivery.body) > self.settings.max_body_bytes:
+            raise PayloadTooLargeError(f"request body exceeds {self.settings.max_body_bytes} bytes")
+        return self._accept(delivery, received)
+
+    def _accept(self, delivery: Delivery, received: datetime) -> Outcome:
         content_type = delivery.content_type or ""
         with tracing.span(tracing.DECODE):
             mail = or_quarantine(

@@ -90,6 +90,9 @@ class _RefusingDynamoDB:
     def get_item(self, **params: Any) -> dict[str, Any]:
         return {}
 
+    def batch_get_item(self, **params: Any) -> dict[str, Any]:
+        return {"Responses": {}}  # the mailbox register, read with the objects: no mailbox known yet
+
 
 class _S3:
     def put_object(self, **params: Any) -> dict[str, Any]:
