@@ -155,6 +155,17 @@ class FakeDynamoDB:
         return {} if item is None else {"Item": item}
 
 
+    def batch_get_item(self, **params: Any) -> dict[str, Any]:
+        self.calls += 1
+        if self.validate:
+            _check("dynamodb", "BatchGetItem", params)
+        responses: dict[str, list[dict[str, Any]]] = {}
+        for name, request in params["RequestItems"].items():
+            table = self._table(name)
+            responses[name] = [table[_key(key)] for key in request["Keys"] if _key(key) in table]
+        return {"Responses": responses, "UnprocessedKeys": {}}
+
+
 @dataclass
 class FakeSQS:
     validate: bool = False

@@ -539,6 +539,8 @@ def test_the_local_stage_keeps_its_names() -> None:
         "MAILS_QUEUE": "mails-local-handoff",
         "SES_QUEUE": "mails-local-ses",
         "METRICS_NAMESPACE": "inbound-mail/local",
+        "CONSOLE": "on",
+        "CONSOLE_COMPOSE": "on",
     }
 
 

@@ -218,6 +218,11 @@ def test_the_ses_ingress_is_in_the_stack_when_enabled(templates: dict[str, dict[
     assert "SesTopic" not in json.dumps([document for _, _, document in _policies(template)])
 
 
+def console(stage: str) -> dict[str, str]:
+    """The console's switches, set for the whole stage where it is on (dev; never prod)."""
+    return {"CONSOLE": "on", "CONSOLE_COMPOSE": "on"} if stage == "dev" else {}
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_hand_off_consumes_the_stacks_queue(templates: dict[str, dict[str, Any]], stage: str) -> None:
     function = templates[stage]["Resources"]["HandOff"]["Properties"]
@@ -241,6 +246,7 @@ def test_hand_off_consumes_the_stacks_queue(templates: dict[str, dict[str, Any]]
         "MAILS_QUEUE": {"Fn::GetAtt": ["MailsQueue", "QueueName"]},
         "SES_QUEUE": {"Fn::GetAtt": ["SesQueue", "QueueName"]},
         "METRICS_NAMESPACE": f"inbound-mail/{stage}",
+        **console(stage),
         "MAIL_CREDENTIALS_PARAMETER": "",
         "READ_TOKENS_PARAMETER": "",
         "REPLY_SECRET_PARAMETER": f"/inbound-mail/{stage}/reply-secret",
@@ -280,6 +286,7 @@ def test_receive_ses_consumes_the_stacks_ses_queue(templates: dict[str, dict[str
         "MAILS_QUEUE": {"Fn::GetAtt": ["MailsQueue", "QueueName"]},
         "SES_QUEUE": {"Fn::GetAtt": ["SesQueue", "QueueName"]},
         "METRICS_NAMESPACE": f"inbound-mail/{stage}",
+        **console(stage),
         "MAIL_CREDENTIALS_PARAMETER": "",
         "READ_TOKENS_PARAMETER": "",
     }
@@ -297,6 +304,7 @@ def test_the_function_is_wired_to_the_stacks_table_bucket_and_parameters(
         "MAILS_QUEUE": {"Fn::GetAtt": ["MailsQueue", "QueueName"]},
         "SES_QUEUE": {"Fn::GetAtt": ["SesQueue", "QueueName"]},
         "METRICS_NAMESPACE": f"inbound-mail/{stage}",
+        **console(stage),
         "MAIL_CREDENTIALS_PARAMETER": f"/inbound-mail/{stage}/mail-credentials",
         "READ_TOKENS_PARAMETER": f"/inbound-mail/{stage}/read-tokens",
     }
