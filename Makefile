@@ -31,7 +31,7 @@ chromium:
 	  { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; }; } || \
 	  echo "WARNING: Debian's chromium could not be installed: the console's browser tests will skip"
 
-# The loop while changing code: unit, contract and example tests (about a minute); property tests draw a fifth of
+# The loop while changing code: unit, contract and example tests (80-86 s on two cores); property tests draw a fifth of
 # their examples (tests/support/examples.py), `make test` all of them.
 quick: $(STAMP)
 	EXAMPLES_SCALE=0.2 $(BIN)/python -m pytest -n $(WORKERS) -q tests/unit tests/contract tests/examples
