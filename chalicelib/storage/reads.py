@@ -201,21 +201,30 @@ class MailReads:
         return Page([json.loads(item[schema.SUMMARY]["S"]) for item in visible], last)
 
     def statuses(self, ids: list[str]) -> dict[str, str]:
-        """The handoff status of each tracked mail among ``ids`` (one BatchGetItem per 100): a listing shows it,
-        and the summaries cannot hold it, as they are written once and the status changes."""
-        found: dict[str, str] = {}
-        for start in range(0, len(ids), 100):
+        """The handoff status of each tracked mail among ``ids``: a listing shows it, and the summaries cannot
+        hold it, as they are written once and the status changes."""
+        keys = [schema.mail_key(id_) for id_ in dict.fromkeys(ids)]
+        return {
+            item[schema.ID]["S"]: item[schema.STATUS]["S"]
+            for item in self._batch_get(keys, (schema.ID, schema.STATUS))
+            if schema.STATUS in item
+        }
+
+    def _batch_get(self, keys: list[dict[str, Any]], names: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The items of these (distinct) keys that exist, with the named attributes: BatchGetItem, 100 keys a call,
+        asked again for the keys DynamoDB leaves unprocessed."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):  # BatchGetItem's bound
             request: dict[str, Any] = {self._table: {
-                "Keys": [schema.mail_key(id_) for id_ in dict.fromkeys(ids[start : start + 100])],
-                "ProjectionExpression": "#i, #s",
-                "ExpressionAttributeNames": {"#i": schema.ID, "#s": schema.STATUS},
+                "Keys": keys[start : start + 100],
+                # Placeholders for every name: "status" is a DynamoDB reserved word.
+                "ProjectionExpression": ", ".join(f"#a{n}" for n in range(len(names))),
+                "ExpressionAttributeNames": {f"#a{n}": name for n, name in enumerate(names)},
             }}
             try:
                 while request:
                     response = self._dynamodb.batch_get_item(RequestItems=request)
-                    for item in response.get("Responses", {}).get(self._table, []):
-                        if schema.STATUS in item:
-                            found[item[schema.ID]["S"]] = item[schema.STATUS]["S"]
+                    found += response.get("Responses", {}).get(self._table, [])
                     request = response.get("UnprocessedKeys") or {}
             except AWS_ERRORS as exc:
                 raise storage_error("DynamoDB BatchGetItem", exc) from exc

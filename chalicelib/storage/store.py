@@ -306,24 +306,11 @@ class MailStore(MailReads):
 
     def _registered(self, addresses: list[str]) -> dict[str, int | None]:
         """The register's items among these addresses, each with its expiry (None: never)."""
-        found: dict[str, int | None] = {}
-        unique = list(dict.fromkeys(addresses))
-        for start in range(0, len(unique), 100):  # BatchGetItem's bound
-            request: dict[str, Any] = {self._table: {
-                "Keys": [schema.mailbox_key(address) for address in unique[start : start + 100]],
-                "ProjectionExpression": "#o, #e",
-                "ExpressionAttributeNames": {"#o": schema.ORDER, "#e": schema.EXPIRES_AT},
-            }}
-            try:
-                while request:
-                    response = self._dynamodb.batch_get_item(RequestItems=request)
-                    for entry in response.get("Responses", {}).get(self._table, []):
-                        expiry = entry.get(schema.EXPIRES_AT)
-                        found[entry[schema.ORDER]["S"]] = int(expiry["N"]) if expiry else None
-                    request = response.get("UnprocessedKeys") or {}
-            except AWS_ERRORS as exc:
-                raise storage_error("DynamoDB BatchGetItem", exc) from exc
-        return found
+        keys = [schema.mailbox_key(address) for address in dict.fromkeys(addresses)]
+        return {
+            entry[schema.ORDER]["S"]: int(entry[schema.EXPIRES_AT]["N"]) if schema.EXPIRES_AT in entry else None
+            for entry in self._batch_get(keys, (schema.ORDER, schema.EXPIRES_AT))
+        }
 
     def _stored_head(self, id_: str) -> dict[str, Any]:
         """The stored mail's prefix, handoff status and commit token, after its condition failed."""

@@ -138,6 +138,29 @@ def test_one_of_a_deliverys_objects_written_at_once_failing_is_503_and_commits_n
     assert queued() == []
 
 
+def test_a_mailbox_register_storage_cannot_read_is_503_and_commits_nothing(
+    client: Client, inject: Callable[[str, str, Hook], None], dynamodb: Any
+) -> None:
+    """The register is read while the objects are written: its failure is the delivery's, before the commit."""
+    inject("dynamodb", "BatchGetItem", down)
+    assert answer(post(client, eml(21))) == (
+        503, {"Code": "StorageUnavailableError", "Message": "DynamoDB BatchGetItem failed (EndpointConnectionError)"}
+    )
+    assert dynamodb.scan(TableName=TABLE)["Items"] == []
+    assert queued() == []
+
+
+def test_a_listing_whose_statuses_storage_cannot_read_is_503_naming_the_call(
+    client: Client, inject: Callable[[str, str, Hook], None]
+) -> None:
+    assert post(client, eml(22)).status_code == 200
+    inject("dynamodb", "BatchGetItem", down)
+    response = client.http.get("/mails?to=box@example.com", headers=read_headers())
+    assert answer(response) == (
+        503, {"Code": "StorageUnavailableError", "Message": "DynamoDB BatchGetItem failed (EndpointConnectionError)"}
+    )
+
+
 def test_a_commit_refused_for_another_reason_than_the_mail_being_there_is_503_and_stores_nothing(
     client: Client, inject: Callable[[str, str, Hook], None], dynamodb: Any
 ) -> None:
