@@ -51,7 +51,7 @@ class Stored(Protocol):
 def ingress_answer(route: str, size: int, ingest: Callable[[], Stored], *, ingress: str) -> Response:
     """Every ingress's answer: 200 ``{"id", "duplicate"}`` once committed, our error's status otherwise.
 
-    Counted in the metrics under the ingress's name (``counted()``).
+    Counted in the metrics under the ingress's name (``_counted()``).
     """
     start = time.perf_counter()
 
@@ -64,10 +64,10 @@ def ingress_answer(route: str, size: int, ingest: Callable[[], Stored], *, ingre
         )
         return Response(body={"id": outcome.id, "duplicate": outcome.duplicate}, status_code=200)
 
-    return counted(ingress, size, answer(route, run))
+    return _counted(ingress, size, answer(route, run))
 
 
-def counted(ingress: str, size: int, response: Response) -> Response:
+def _counted(ingress: str, size: int, response: Response) -> Response:
     """The answer of an ingress's request, in the metrics under the ingress's name (``sendgrid``, ``mailgun`` …)."""
     body = response.body if isinstance(response.body, dict) else {}
     metrics.ingested(

@@ -72,7 +72,7 @@ def test_a_stored_mail_is_one_line_with_its_lambda_context_and_id_and_one_blob(
     [line] = logged
     assert set(line) == {"level", "location", "message", "timestamp", "service", "cold_start", "function_name",
                          "function_arn", "function_request_id", "correlation_id"}
-    where = f"ingest:{line_of('chalicelib/ingress/sendgrid/routes.py', 'logs.line(')}"  # the caller's, not logs.py's
+    where = f"run:{line_of('chalicelib/web.py', 'logs.line(')}"  # the caller's (every ingress's answer), not logs.py's
     assert (line["level"], line["location"], line["service"]) == ("INFO", where, "inbound-mail")
     assert line["function_name"] == "api_handler"  # chalice's name for the REST API's function
     assert len(line["function_request_id"]) == 36

@@ -12,12 +12,10 @@ SendGrid retries a 5xx for 72 hours and drops a 4xx:
 
 from __future__ import annotations
 
-import time
-
 from chalice.app import Blueprint, Response
 
-from chalicelib import logs
-from chalicelib.web import answer, counted
+from chalicelib.ingress import Outcome
+from chalicelib.web import ingress_answer
 from chalicelib.wiring import services
 
 INGRESS = "sendgrid"  # its name in the metrics
@@ -37,25 +35,16 @@ def receive_sendgrid() -> Response:
 def _receive(route: str) -> Response:
     request = blueprint.current_request
     body = request.raw_body
-    start = time.perf_counter()
+    body = body if isinstance(body, bytes) else body.encode("utf-8")
 
-    def ingest() -> Response:
+    def ingest() -> Outcome:
         # The decoder is imported with the ingestor, on the first post (chalicelib/wiring.py says why).
         from chalicelib.ingress.sendgrid.webhook import Delivery  # noqa: PLC0415
 
-        outcome = services.sendgrid().ingest(
-            Delivery(
-                body=body if isinstance(body, bytes) else body.encode("utf-8"),
-                content_type=request.headers.get("content-type"),
-                query=request.query_params or {},
-                headers=request.headers,
-            )
+        delivery = Delivery(
+            body=body, content_type=request.headers.get("content-type"), query=request.query_params or {},
+            headers=request.headers,
         )
-        logs.correlate(outcome.id)
-        logs.line(
-            route=route, status=200, id=outcome.id, outcome="duplicate" if outcome.duplicate else "stored",
-            bytes=len(body), attachments=outcome.attachments, ms=logs.elapsed_ms(start),
-        )
-        return Response(body={"id": outcome.id, "duplicate": outcome.duplicate}, status_code=200)
+        return services.sendgrid().ingest(delivery)
 
-    return counted(INGRESS, len(body), answer(route, ingest))
+    return ingress_answer(route, len(body), ingest, ingress=INGRESS)
