@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError
 from chalice.test import Client
 
 from chalicelib.mime import message
@@ -25,8 +25,9 @@ from chalicelib.storage import store as store_module
 from chalicelib.wiring import services
 from scripts.send_mail import build_body
 from tests.conftest import BUCKET, QUEUE, TABLE, mail_path, read_headers
+from tests.support.ingresses import Hook, down, inject
 
-Hook = Callable[..., Any]
+__all__ = ["inject"]  # a fixture, used by name
 
 
 def eml(number: int, text: str = "Hello", attachment: bytes | None = None) -> bytes:
@@ -44,29 +45,6 @@ def eml(number: int, text: str = "Hello", attachment: bytes | None = None) -> by
 def post(client: Client, source: bytes) -> Any:
     body, content_type = build_body(source)
     return client.http.post(mail_path(), body=body, headers={"Content-Type": content_type})
-
-
-def down(**kwargs: Any) -> None:
-    raise EndpointConnectionError(endpoint_url="https://aws.example")
-
-
-@pytest.fixture
-def inject(client: Client) -> Iterator[Callable[[str, str, Hook], None]]:
-    """inject(service, operation, hook): the hook runs before each such call of the service's own clients.
-
-    It is given the call's parameters (``params``) as the caller wrote them, and may raise.
-    """
-    registered: list[tuple[Any, str, Hook]] = []
-
-    def add(service: str, operation: str, hook: Hook) -> None:
-        client_ = {"s3": services.s3, "dynamodb": services.dynamodb}[service]()
-        event = f"before-parameter-build.{service}.{operation}"
-        client_.meta.events.register(event, hook)
-        registered.append((client_, event, hook))
-
-    yield add
-    for client_, event, hook in registered:
-        client_.meta.events.unregister(event, hook)
 
 
 def answer(response: Any) -> tuple[int, Any]:
