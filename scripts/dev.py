@@ -130,14 +130,15 @@ def requeue_unfinished(table: str, queue: str) -> int:
     """
     dynamodb, handoff = boto3.client("dynamodb"), Queue(boto3.client("sqs"), queue)
     pages = dynamodb.get_paginator("scan").paginate(
-        TableName=table, FilterExpression="#s IN (:pending, :processing)", ProjectionExpression="#i",
-        ExpressionAttributeNames={"#s": schema.STATUS, "#i": schema.ID},
+        TableName=table, FilterExpression="#s IN (:pending, :processing)", ProjectionExpression="#i, #r",
+        ExpressionAttributeNames={"#s": schema.STATUS, "#i": schema.ID, "#r": schema.ROUND},
         ExpressionAttributeValues={":pending": {"S": schema.PENDING}, ":processing": {"S": schema.PROCESSING}},
     )
-    ids = [item[schema.ID]["S"] for page in pages for item in page["Items"]]
-    for mail_id in ids:
-        handoff.send(mail_id)
-    return len(ids)
+    items = [item for page in pages for item in page["Items"]]
+    unfinished = [(item[schema.ID]["S"], item.get(schema.ROUND, {}).get("S")) for item in items]
+    for mail_id, round_id in unfinished:
+        handoff.send(mail_id, round_id)
+    return len(unfinished)
 
 
 def smtp_line(host: str, smtp: tuple[int | None, str]) -> str:

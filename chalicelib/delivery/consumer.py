@@ -32,14 +32,14 @@ def hand_off(event: SQSEvent) -> None:
         start = time.perf_counter()
         attributes = record.to_dict().get("attributes", {})
         receive_count = int(attributes.get("ApproximateReceiveCount", "1"))
-        try:
-            mail_id = json.loads(record.body)["id"]
-        except (ValueError, KeyError, TypeError):
+        message = _message(record.body)
+        if message is None:
             logs.line(route="handoff", outcome="unreadable message", ms=logs.elapsed_ms(start))
             continue  # no retry can make it readable
+        mail_id, round_id = message
         logs.correlate(mail_id)
         try:
-            attempt = services.handoff().process(mail_id, receive_count, record.receipt_handle)
+            attempt = services.handoff().process(mail_id, receive_count, record.receipt_handle, round_id)
         except Exception as exc:
             error, outcome, mailbox = _failure(exc)
             logs.failure(error, route="handoff", id=mail_id, outcome=outcome, mailbox=mailbox,
@@ -52,6 +52,20 @@ def hand_off(event: SQSEvent) -> None:
         logs.line(route="handoff", id=mail_id, outcome=attempt.status, mailbox=attempt.route,
                   receive_count=receive_count, ms=logs.elapsed_ms(start))
         metrics.handed_off(attempt.status, attempt.route)
+
+
+def _message(body: str) -> tuple[str, str | None] | None:
+    """The mail's id and the round the message is for (delivery/queue.py); None when it is not one of ours."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    mail_id, round_id = message.get("id"), message.get("round")
+    if not isinstance(mail_id, str) or not (round_id is None or isinstance(round_id, str)):
+        return None
+    return mail_id, round_id
 
 
 def _failure(exc: Exception) -> tuple[BaseException, str, str | None]:

@@ -42,6 +42,10 @@ class HandlerError(Exception):
         self.final = final
 
 
+# What a message of an earlier round than the mail's comes to: nothing run, the message spent.
+SUPERSEDED = "superseded"
+
+
 @dataclass(frozen=True)
 class Attempt:
     """How one attempt ended, and the mailbox it went to (None when it ran no handler)."""
@@ -65,16 +69,21 @@ class Handoff:
     # Where a handler's StoredMail reads its bytes from, when it asks (storage/content.py).
     content: Content | None = None
 
-    def process(self, mail_id: str, receive_count: int, receipt_handle: str | None = None) -> Attempt:
+    def process(
+        self, mail_id: str, receive_count: int, receipt_handle: str | None = None, round_id: str | None = None
+    ) -> Attempt:
         """Run the mail's handler once; an exception leaves the message for SQS to show again.
 
-        A handler's own exception comes out as the cause of a ``HandlerError``, which says whether that was
-        the last attempt.
+        ``round_id`` is the round the message was sent for (None: the first, sent by the commit); a message of
+        an earlier round than the mail's is spent (``superseded``) and runs nothing. A handler's own exception
+        comes out as the cause of a ``HandlerError``, which says whether that was the last attempt.
         """
         if receive_count > self.max_attempts:
-            self._give_up(mail_id, receipt_handle)
-        if not self.ledger.claim(mail_id, self.clock()):
-            status = self.ledger.status(mail_id)
+            return self._give_up(mail_id, round_id, receipt_handle)
+        if not self.ledger.claim(mail_id, self.clock(), round_id):
+            status, current = self.ledger.state(mail_id)
+            if current != round_id:
+                return Attempt(SUPERSEDED)
             if status == PROCESSING:
                 raise Busy("another consumer is handling this mail")
             return Attempt(status or "untracked")  # delivered, bounced or failed: this message is spent
@@ -91,10 +100,11 @@ class Handoff:
         self.ledger.finish(mail_id, DELIVERED)
         return Attempt(DELIVERED, route.name)
 
-    def _give_up(self, mail_id: str, receipt_handle: str | None) -> None:
+    def _give_up(self, mail_id: str, round_id: str | None, receipt_handle: str | None) -> Attempt:
         """The receive past the last attempt: the queue's maxReceiveCount is one higher than the attempts,
         so that a last attempt that died without an answer (a crash, a Lambda timeout) is recorded too."""
-        self.ledger.exhaust(mail_id, self.clock())
+        if not self.ledger.exhaust(mail_id, self.clock(), round_id) and self.ledger.state(mail_id)[1] != round_id:
+            return Attempt(SUPERSEDED)  # a retry started a new round: not a dead letter
         if receipt_handle is not None:
             self.queue.delay(receipt_handle, 0)
         raise AttemptsExhausted(f"no attempt left for mail {mail_id}")
@@ -111,7 +121,8 @@ class Handoff:
 
     def retry(self, mail_id: str) -> None:
         """Another round of attempts for a failed or bounced mail."""
-        if not self.ledger.requeue(mail_id, self.clock()):
-            status = self.ledger.status(mail_id)
+        round_id = self.ledger.requeue(mail_id, self.clock())
+        if round_id is None:
+            status = self.ledger.state(mail_id)[0]
             raise ConflictError(f"the mail is {status or 'not tracked'}; only failed or bounced mail is retried")
-        self.queue.send(mail_id)
+        self.queue.send(mail_id, round_id)

@@ -28,14 +28,14 @@ ERROR_MESSAGE_CHARS = 500
 _PLACEHOLDER = re.compile(r"[#:][a-z]+")
 _NAMES = {
     "#s": schema.STATUS, "#l": schema.LEASE_UNTIL, "#a": schema.ATTEMPTS, "#e": schema.LAST_ERROR,
-    "#x": schema.STATUS_BOX, "#t": schema.LEDGER_TOKEN,
+    "#x": schema.STATUS_BOX, "#t": schema.LEDGER_TOKEN, "#r": schema.ROUND,
 }
 _STATUSES = {
     ":pending": {"S": schema.PENDING}, ":processing": {"S": schema.PROCESSING}, ":failed": {"S": schema.FAILED},
     ":bounced": {"S": schema.BOUNCED},
 }
 # A claim may take a pending mail, or one whose last attempt died holding its lease.
-_CLAIMABLE = "#s = :pending OR (#s = :processing AND #l < :now)"
+_CLAIMABLE = "(#s = :pending OR (#s = :processing AND #l < :now))"
 
 
 def error_record(exc: BaseException, route: str | None) -> str:
@@ -129,24 +129,29 @@ class Ledger:
             update["ExpressionAttributeValues"] = {":box": {"S": schema.status_box(status, box, mail_id)}}
         return update
 
-    def status(self, mail_id: str) -> str | None:
-        """The mail's handoff status; None when it is not tracked."""
+    def state(self, mail_id: str) -> tuple[str | None, str | None]:
+        """The mail's handoff status (None when it is not tracked) and its round (None for the first)."""
         try:
             item = self._dynamodb.get_item(
-                TableName=self._table, Key=schema.mail_key(mail_id), ProjectionExpression="#s",
-                ExpressionAttributeNames={"#s": schema.STATUS}, ConsistentRead=True,
+                TableName=self._table, Key=schema.mail_key(mail_id), ProjectionExpression="#s, #r",
+                ExpressionAttributeNames={"#s": schema.STATUS, "#r": schema.ROUND}, ConsistentRead=True,
             ).get("Item")
         except AWS_ERRORS as exc:
             raise StorageUnavailableError("DynamoDB GetItem failed") from exc
         if item is None:
             raise NotFoundError("no mail with that id")
-        return item[schema.STATUS]["S"] if schema.STATUS in item else None
+        return (
+            item[schema.STATUS]["S"] if schema.STATUS in item else None,
+            item[schema.ROUND]["S"] if schema.ROUND in item else None,
+        )
 
-    def claim(self, mail_id: str, now: datetime) -> bool:
-        """Processing, with a lease, and one more attempt; False when another consumer has it or it is done."""
+    def claim(self, mail_id: str, now: datetime, round_id: str | None) -> bool:
+        """Processing, with a lease, and one more attempt; False when another consumer has it, it is done, or
+        the message is of an earlier round."""
+        condition, values = _of_round(_CLAIMABLE, round_id)
         return self._update(
-            mail_id, schema.PROCESSING, "SET #s = :processing, #l = :until ADD #a :one", _CLAIMABLE,
-            {":one": {"N": "1"}, ":until": {"S": (now + LEASE).isoformat()}, ":now": {"S": now.isoformat()}},
+            mail_id, schema.PROCESSING, "SET #s = :processing, #l = :until ADD #a :one", condition,
+            {**values, ":one": {"N": "1"}, ":until": {"S": (now + LEASE).isoformat()}, ":now": {"S": now.isoformat()}},
         )
 
     def finish(self, mail_id: str, status: str, error: str | None = None) -> None:
@@ -158,27 +163,41 @@ class Ledger:
             values[":error"] = {"S": error}
         self._update(mail_id, status, expression, "#s = :processing", values)
 
-    def exhaust(self, mail_id: str, now: datetime) -> None:
-        """Failed, if the last attempt left the mail pending or died holding its lease; else as it is."""
+    def exhaust(self, mail_id: str, now: datetime, round_id: str | None) -> bool:
+        """Failed, if this round's last attempt left the mail pending or died holding its lease; else as it is
+        (False)."""
         error = json.dumps(
             {"class": "AttemptsExhausted", "message": "the last attempt ended without an answer", "route": None}
         )
-        self._update(
-            mail_id, schema.FAILED, "SET #s = :failed, #e = :error REMOVE #l", _CLAIMABLE,
-            {":error": {"S": error}, ":now": {"S": now.isoformat()}},
+        condition, values = _of_round(_CLAIMABLE, round_id)
+        return self._update(
+            mail_id, schema.FAILED, "SET #s = :failed, #e = :error REMOVE #l", condition,
+            {**values, ":error": {"S": error}, ":now": {"S": now.isoformat()}},
         )
 
-    def requeue(self, mail_id: str, now: datetime) -> bool:
-        """A failed or bounced mail back to pending with no attempts, for another round.
+    def requeue(self, mail_id: str, now: datetime) -> str | None:
+        """A failed or bounced mail back to pending with no attempts, for a new round: its id, or None when the
+        mail is in no state to retry.
 
         So is one whose last attempt died with its lease (a crash or a Lambda
         timeout leaves it ``processing`` while its message goes to the dead letters).
+        The earlier rounds' messages still on the queue are spent from then on: the
+        receive past a round's last attempt would otherwise fail the new round.
         """
-        return self._update(
-            mail_id, schema.PENDING, "SET #s = :pending, #a = :zero REMOVE #l",
+        round_id = uuid.uuid4().hex
+        moved = self._update(
+            mail_id, schema.PENDING, "SET #s = :pending, #a = :zero, #r = :round REMOVE #l",
             "#s IN (:failed, :bounced) OR (#s = :processing AND #l < :now)",
-            {":zero": {"N": "0"}, ":now": {"S": now.isoformat()}},
+            {":zero": {"N": "0"}, ":now": {"S": now.isoformat()}, ":round": {"S": round_id}},
         )
+        return round_id if moved else None
+
+
+def _of_round(condition: str, round_id: str | None) -> tuple[str, dict[str, Any]]:
+    """The condition, held only for the mail's current round: the one a message carries, or the first."""
+    if round_id is None:
+        return f"{condition} AND attribute_not_exists(#r)", {}
+    return f"{condition} AND #r = :round", {":round": {"S": round_id}}
 
 
 def _indexed(expression: str, status: str) -> str:

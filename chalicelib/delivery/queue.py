@@ -33,9 +33,11 @@ class Queue:
         assert self._url is not None
         return self._url
 
-    def send(self, mail_id: str) -> None:
+    def send(self, mail_id: str, round_id: str | None = None) -> None:
+        """The mail's id, and the round of attempts the message is for when it is not the first (a retry's)."""
+        message = {"id": mail_id} if round_id is None else {"id": mail_id, "round": round_id}
         try:
-            self._sqs.send_message(QueueUrl=self.url(), MessageBody=json.dumps({"id": mail_id}))
+            self._sqs.send_message(QueueUrl=self.url(), MessageBody=json.dumps(message))
         except AWS_ERRORS as exc:
             raise StorageUnavailableError("SQS SendMessage failed") from exc
 

@@ -70,6 +70,7 @@ ATTEMPTS = "attempts"
 LAST_ERROR = "last_error"
 LEASE_UNTIL = "lease_until"
 LEDGER_TOKEN = "ledger_token"  # noqa: S105  # the ledger's last move, to know its own write again; not a secret
+ROUND = "handoff_round"  # set by each retry, and carried by its queue message; absent for the first round
 STATUS_BOX = "status_box"  # the by_status index's partition key, present only while the status is listed
 
 INDEX = "by_box"

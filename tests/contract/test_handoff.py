@@ -301,10 +301,15 @@ def test_two_messages_for_one_mail_run_its_handler_once(handoff_client: Client, 
     assert queue_depth(sqs, QUEUE) == 0
 
 
+@pytest.mark.parametrize(
+    "body",
+    ["not json with secret-content", '["secret-content"]', '{"id": 5, "x": "secret-content"}',
+     '{"id": "secret-content", "round": 7}', '{"mail": "secret-content"}'],
+)
 def test_an_unreadable_message_is_dropped_and_logged_without_content(
-    handoff_client: Client, log_records: pytest.LogCaptureFixture
+    handoff_client: Client, log_records: pytest.LogCaptureFixture, body: str
 ) -> None:
-    event = handoff_client.events.generate_sqs_event(message_bodies=["not json with secret-content"], queue_name=QUEUE)
+    event = handoff_client.events.generate_sqs_event(message_bodies=[body], queue_name=QUEUE)
     handoff_client.lambda_.invoke("hand_off", event)
     lines = [json.loads(r.getMessage()) for r in log_records.records if r.name == LOGGER_NAME]
     assert lines[-1]["outcome"] == "unreadable message"
@@ -389,13 +394,59 @@ def test_a_mail_whose_last_attempt_died_with_its_lease_can_be_retried(handoff_cl
     use_router(Route("inbox", always, inbox))
     answer = post(handoff_client, eml(12))
     handoff = services.handoff()
-    assert handoff.ledger.claim(answer["id"], RECEIVED)  # an attempt that then crashed
+    assert handoff.ledger.claim(answer["id"], RECEIVED, None)  # an attempt that then crashed
     handoff.clock = lambda: RECEIVED
     assert handoff_client.http.post(f"/mails/{answer['id']}/retry", headers=read_headers()).status_code == 409
     handoff.clock = lambda: RECEIVED + LEASE + timedelta(seconds=1)
     assert handoff_client.http.post(f"/mails/{answer['id']}/retry", headers=read_headers()).status_code == 202
     drain(sqs)
     assert inbox.seen == [answer["id"]]
+
+
+def test_a_retry_is_not_undone_by_the_last_message_of_the_round_before(
+    handoff_client: Client, sqs: Any, log_records: pytest.LogCaptureFixture
+) -> None:
+    """The first round's message outlives a retry when its attempt died holding the lease: its receive past the
+    last attempt would fail the new round, and its earlier receives would count against it."""
+    inbox = Recorder()
+    use_router(Route("inbox", always, inbox))
+    answer = post(handoff_client, eml(19))
+    handoff = services.handoff()
+    assert handoff.ledger.claim(answer["id"], RECEIVED, None)  # the first round's attempt, which then crashed
+    handoff.clock = lambda: RECEIVED + LEASE + timedelta(seconds=1)
+    assert handoff_client.http.post(f"/mails/{answer['id']}/retry", headers=read_headers()).status_code == 202
+    # The first round's message, shown past its last attempt (it has no round), and the retry's own message.
+    assert handoff.process(answer["id"], receive_count=6) == handoff_module.Attempt("superseded")
+    assert processing(handoff_client, answer["id"]) == {"status": "pending", "attempts": 0, "error": None}
+    drain(sqs)
+    assert inbox.seen == [answer["id"]]
+    assert processing(handoff_client, answer["id"]) == {"status": "delivered", "attempts": 1, "error": None}
+    lines = [json.loads(r.getMessage()) for r in log_records.records if r.name == LOGGER_NAME]
+    assert sorted(line["outcome"] for line in lines if line.get("route") == "handoff") == ["delivered", "superseded"]
+    assert queue_depth(sqs, QUEUE) == 0
+    assert queue_depth(sqs, f"{QUEUE}-dead-letter") == 0
+
+
+def test_a_message_of_the_current_round_still_goes_to_the_dead_letters_past_its_last_attempt(
+    handoff_client: Client, sqs: Any
+) -> None:
+    use_router(Route("inbox", always, Recorder()))
+    answer = post(handoff_client, eml(20))
+    handoff = services.handoff()
+    assert handoff.ledger.claim(answer["id"], RECEIVED, None)
+    handoff.clock = lambda: RECEIVED + LEASE + timedelta(seconds=1)
+    assert handoff_client.http.post(f"/mails/{answer['id']}/retry", headers=read_headers()).status_code == 202
+    (current,) = [message for message in _messages(sqs) if "round" in message]
+    with pytest.raises(handoff_module.AttemptsExhausted):
+        handoff.process(answer["id"], receive_count=6, round_id=current["round"])
+    assert processing(handoff_client, answer["id"])["status"] == "failed"
+
+
+def _messages(sqs: Any) -> list[dict[str, Any]]:
+    """The queue's messages, read and shown again at once."""
+    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]
+    return [json.loads(message["Body"]) for message in received]
 
 
 class Crash(BaseException):

@@ -174,9 +174,12 @@ def test_make_dev_queues_again_the_mail_left_unfinished(aws: str) -> None:
     for mail_id, status in (("a", "pending"), ("b", "processing"), ("c", "delivered"), ("d", "failed")):
         dynamodb.put_item(TableName=TABLE, Item={**schema.mail_key(mail_id), "id": {"S": mail_id},
                                                  "status": {"S": status}})
+    # A retried mail: its message names the retry's round, or the consumer would take it for a stale one.
+    dynamodb.put_item(TableName=TABLE, Item={**schema.mail_key("e"), "id": {"S": "e"}, "status": {"S": "pending"},
+                                             schema.ROUND: {"S": "r2"}})
     dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "mail#a"}, "sk": {"S": "to#x@example.com"},
                                              "id": {"S": "a"}})  # a mailbox entry: no status
-    assert requeue_unfinished(TABLE, QUEUE) == 2
+    assert requeue_unfinished(TABLE, QUEUE) == 3
     url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
     bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
-    assert sorted(bodies) == ['{"id": "a"}', '{"id": "b"}']
+    assert sorted(bodies) == ['{"id": "a"}', '{"id": "b"}', '{"id": "e", "round": "r2"}']
