@@ -7,7 +7,7 @@ line by line for all three:
   "2024年1月1日(月) 10:00 Ann <a@x>:", in many languages; up to six lines, as
   clients wrap it) or an Outlook-style *header block* ("From: … / Sent: …", bold
   "*From:*", "Von: … / Gesendet: …", a "-----Original Message-----" rule);
-- ``>`` at the start of each quoted line;
+- ``>`` at the start of each quoted line (``|`` right below an attribution);
 - in HTML, a quote container (see ``html_text``), rendered here as ``>`` lines.
 
 An attribution or header block followed by ``>`` lines only introduces the
@@ -98,7 +98,7 @@ _FORWARDED = {
 # The fields of a quoted header block, per language: (name, is it the block's sender or date).
 _FIELDS = {
     "from": ["From", "Von", "De", "Van", "Fra", "Från", "Od", "Da", "От", "Từ", "发件人", "寄件者", "差出人",
-             "送信者", "보낸 사람", "보낸사람", "Lähettäjä", "Kimden", "Feladó", "من", "Από"],
+             "送信者", "보낸 사람", "보낸사람", "Lähettäjä", "Kimden", "Feladó", "من", "Από", "Nadawca"],
     "date": ["Date", "Sent", "Datum", "Gesendet", "Envoyé", "Enviado", "Enviada", "Inviato", "Verzonden",
              "Sendt", "Skickat", "Wysłano", "Data", "Fecha", "Dato", "Отправлено", "Дата", "Đã gửi", "Ngày",
              "发送时间", "日期", "寄件日期", "送信日時", "日付", "보낸 날짜", "날짜", "Lähetetty", "Odesláno",
@@ -110,7 +110,7 @@ _FIELDS = {
               "收件者", "主旨", "副本", "宛先", "件名", "받는 사람", "받는사람", "제목", "참조", "Komu",
               "Předmět", "Kopie", "Vastaanottaja", "Aihe", "Kime", "Konu", "Kopia", "Kopi", "Importance",
               "Priority", "Attachments", "Sujet", "Copie à", "إلى", "الموضوع", "نسخة",
-              "Προς", "Θέμα", "Κοιν"],
+              "Προς", "Θέμα", "Κοιν", "Adresat"],
 }
 _FIELD_KIND = {name.casefold(): kind for kind, names in _FIELDS.items() for name in names}
 _FIELD = re.compile(
@@ -210,7 +210,7 @@ def _attribution_at(lines: list[str], index: int, ends: list[bool]) -> _Split | 
         return _Split(index, _reply_before(first), 1)
     # The date and an address, without a colon, right above a ">" quote (Gmail's oldest form), maybe wrapped.
     if _DATE_START.match(stripped):
-        if "@" in stripped and _next_is_quote(lines, index + 1):
+        if "@" in stripped and _next_is_quote(lines, index + 1, bars=True):
             return _Split(index, 0, 1)
         following = lines[index + 1].strip() if index + 1 < len(lines) else ""
         wrapped = stripped.endswith("<") and "@" in following and len(following) <= MAX_LINE
@@ -266,11 +266,27 @@ def _reply_before(line: str) -> int:
     return 0
 
 
-def _next_is_quote(lines: list[str], index: int) -> bool:
+def _next_is_quote(lines: list[str], index: int, bars: bool = False) -> bool:
+    """Is the next line with text within three a quoted one (with ``bars``, "| " counts too)?"""
     for line in lines[index : index + 3]:
         if line.strip():
-            return _quoted(line)
+            return _quoted(line) or (bars and _barred(line))
     return False
+
+
+def _barred(line: str) -> bool:
+    """A line quoted with a bar, as some clients quote below an attribution: "| text"."""
+    return line.lstrip().startswith("|")
+
+
+def _bar_run(lines: list[str], index: int) -> int:
+    """Where the run of "|" lines (blank lines between them allowed) that starts near ``index`` ends."""
+    end = next_text = index
+    while next_text < len(lines) and (not lines[next_text].strip() or _barred(lines[next_text])):
+        if lines[next_text].strip():
+            end = next_text + 1
+        next_text += 1
+    return end
 
 
 def _field(line: str) -> str | None:
@@ -288,6 +304,28 @@ _INLINE_HEADERS = (("From:", "Sent:"), ("From:", "Date:"), ("Von:", "Gesendet:")
 MAX_INLINE_HEADER = 4000
 
 
+_LONGEST_FIELD = max(map(len, _FIELD_KIND))
+# A header block run into one line has a colon per field and a few in times and links; more is other text.
+MAX_INLINE_COLONS = 12
+
+
+def _fields_in(line: str) -> list[tuple[int, str]]:
+    """Each field name before a colon in ``line``, not inside a word: (column, kind). "13:46Nadawca:" holds one."""
+    found: list[tuple[int, str]] = []
+    colon = line.find(":")
+    while colon > 0:
+        end = colon - 1 if line[colon - 1] in " \t" else colon
+        for start in range(max(0, end - _LONGEST_FIELD), end):  # the longest name first
+            name = line[start:end]
+            kind = _FIELD_KIND.get(name.casefold())
+            if kind and not name[0].islower() and (start == 0 or not line[start - 1].isalpha()):
+                found.append((start, kind))
+                break
+        colon = line.find(":", colon + 1)
+    return found
+
+
+
 def _inline_header_at(lines: list[str], index: int) -> _Split | None:
     line = lines[index]
     if len(line) > MAX_INLINE_HEADER:
@@ -296,6 +334,12 @@ def _inline_header_at(lines: list[str], index: int) -> _Split | None:
         at = line.find(sender)
         if at >= 0 and line.find(date, at) > 0 and ("To:" in line[at:] or "Subject:" in line[at:] or at == 0):
             return _Split(index, at, 1)
+    # Other orders and languages: three fields or more, the sender among them ("Temat: … Nadawca: … Adresat:").
+    if len(line) > MAX_LINE or not 3 <= line.count(":") <= MAX_INLINE_COLONS:
+        return None
+    found = _fields_in(line)
+    if len(found) >= 3 and any(kind == "from" for _, kind in found):
+        return _Split(index, found[0][0], 1)
     return None
 
 
@@ -329,6 +373,8 @@ def _header_block_at(lines: list[str], index: int) -> _Split | None:
     above = lines[previous].strip() if previous >= 0 else ""
     if _is_rule(above, 3) or (len(above) <= MAX_LINE and _INTRO.match(above) and _VERBS_BEFORE_NAME.search(above)):
         start = previous  # the rule above the block, or an attribution that lost its colon, goes with it
+    elif previous < 0 and "date" not in kinds and not any("@" in lines[number] for number in range(index, end + 1)):
+        return None  # opening the text without a date or an address, "From: Ann / To: Support" is the reply's memo
     return _Split(start, 0, end - start + 1)
 
 
@@ -392,7 +438,9 @@ def strip_quotes(text: str) -> str:
     splits = _splits(lines)
     for split in splits:
         after = split.start + split.lines
-        if not _next_is_quote(lines, after) and not (after < len(lines) and _quoted(lines[after])):
+        if not _next_is_quote(lines, after) and _next_is_quote(lines, after, bars=True):
+            after = _bar_run(lines, after)  # a "|" quote goes with the attribution above it
+        elif not _next_is_quote(lines, after) and not (after < len(lines) and _quoted(lines[after])):
             if split.column:
                 kept_prefix[split.start] = lines[split.start][: split.column].rstrip(" -")
             for number in range(split.start, len(lines)):

@@ -25,13 +25,10 @@ MISSES = {
     "mpr-begins_with_signature": "the body is still quoted-printable: 'w=' / 'rote:' splits the attribution",
     "mpr-email_3_1": "a third-party system's header ('Original Message processed by david®') after the quote",
     "crisp-email_15": "the earlier message follows 'Sent from my …' with no attribution at all",
-    "discourse-embedded_email_4": "a quote marked with '|' instead of '>'",
     "edge-bet_at_home_bottom_posting": "the reply is below a quoted header block whose quoted text was left out",
     "edge-bet_at_home_footer_separator": "a footer after '**. . . . .**' that is the quoted company's, not a quote",
     "edge-email_iphone_start": "a bare rule of underscores, no header, above the earlier message",
     "edge-email_iphone_start_german": "a bare rule of underscores, no header, above the earlier message",
-    "edge-email_polish_4": "a header block run into one line ('Temat: … Nadawca: … Adresat:')",
-    "emvista-email_abnormal_quote_header_4": "the reply opens with a header of its own, taken as a quote",
 }
 
 
@@ -83,7 +80,7 @@ def test_each_set_scores_what_the_docs_say() -> None:
     # docs/handlers.md ("How well, measured") and the README quote these counts.
     assert scores == {
         "talon": [64, 64], "talon-html": [11, 11], "development": [68, 68],
-        "round 1": [59, 62], "round 2": [84, 89], "round 3": [63, 64], "round 4": [36, 37], "round 5": [20, 20],
+        "round 1": [59, 62], "round 2": [85, 89], "round 3": [64, 64], "round 4": [37, 37], "round 5": [20, 20],
         "round 6": [13, 13], "round 7": [17, 17],
     }
 
@@ -106,6 +103,8 @@ ADVERSARIAL = {
     "100k near-attributions": ("On 1 Jan 2020 x wrote\n" * 100_000, None),
     "50k attributions": ("On 1 Jan 2020 <a@b> wrote:\n" * 50_000, None),
     "100k header fields": ("From: a@b\n" * 100_000, None),
+    "20k lines of field names": (("To: Cc: " * 6 + "x" * 300 + "\n") * 20_000, None),
+    "100k '|' lines below an attribution": ("On 1 Jan 2020 <a@b> wrote:\n" + "| q\n" * 100_000, None),
     "100k alternating quotes": ("x\n> y\n" * 100_000, None),
     "100k open parentheses": ("> (\n)\n" * 100_000, None),
     "50k nested divs": ("", "<div>" * 50_000 + "x" + "</div>" * 50_000),
