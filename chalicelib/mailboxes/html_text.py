@@ -12,6 +12,9 @@ The containers the common clients wrap an earlier message in:
   Windows' bordered ``<div style="border:none;border-top:solid #E1E1E1 1.0pt…">``:
   everything from there on is quoted.
 
+A ``<blockquote>`` of no client's kind quotes too, unless it is Gmail's indent
+(``border:none``) or wraps all the mail's text.
+
 The standard library's ``html.parser`` reads the markup: it accepts any input,
 runs in linear time, and loads only when a mail has HTML to read.
 """
@@ -46,6 +49,12 @@ def _starts_quote(tag: str, attributes: dict[str, str]) -> bool:
     return tag == "blockquote" and attributes.get("type", "").lower() == "cite"
 
 
+def _plain_quote(tag: str, attributes: dict[str, str]) -> bool:
+    """A ``<blockquote>`` of no client's kind: a quote, unless Gmail's indent (no border) or the whole mail."""
+    style = attributes.get("style", "").lower().replace(" ", "")
+    return tag == "blockquote" and "border:none" not in style
+
+
 def _starts_rest(attributes: dict[str, str]) -> bool:
     """Does this element start Outlook's quoted part, which runs to the end of the mail?"""
     if attributes.get("id", "").lower() in _REST_IDS:
@@ -61,6 +70,7 @@ class _Renderer(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.lines: list[tuple[bool, str]] = []
         self.found_quote = False
+        self.found_plain = False  # a <blockquote> of no client's kind
         self._line: list[str] = []
         self._open: list[tuple[str, bool, bool]] = []  # (tag, opened a quote, a paragraph with margins)
         self._open_count: dict[str, int] = {}  # how many of each tag are open: a stray end tag costs no scan
@@ -85,6 +95,9 @@ class _Renderer(HTMLParser):
             return
         quote = _starts_quote(tag, attributes)
         self.found_quote = self.found_quote or quote
+        plain = not quote and _plain_quote(tag, attributes)
+        self.found_plain = self.found_plain or plain
+        quote = quote or plain
         self._quotes += quote
         self._hidden += tag in _HIDDEN
         self._pre += tag == "pre"
@@ -154,10 +167,14 @@ def _unquote_forwards(lines: list[tuple[bool, str]]) -> None:
 
 
 def render(html: str) -> tuple[str, bool]:
-    """The HTML's text, quoted lines starting with ``>``; and whether it had a quote container at all."""
+    """The HTML's text, quoted lines starting with ``>``; and whether it had a client's quote container."""
     renderer = _Renderer()
     renderer.feed(html)
     renderer.close()
     _unquote_forwards(renderer.lines)
+    if renderer.found_plain and not any(text and not quoted for quoted, text in renderer.lines):
+        # Plain blockquotes quote only beside text of the mail's own; around all of it, they indent.
+        renderer.lines = [(False, text) for _, text in renderer.lines]
     lines = [(f"> {text}" if text else ">") if quoted else text for quoted, text in renderer.lines]
+    # Only a client's container makes the HTML the better source than a text part; a plain blockquote does not.
     return "\n".join(lines), renderer.found_quote

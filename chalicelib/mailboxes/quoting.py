@@ -10,6 +10,9 @@ line by line for all three:
 - ``>`` at the start of each quoted line (``|`` right below an attribution);
 - in HTML, a quote container (see ``html_text``), rendered here as ``>`` lines.
 
+A notification service's reply delimiter ("-- REPLY ABOVE THIS LINE --") ends
+the reply wherever it stands.
+
 An attribution or header block followed by ``>`` lines only introduces the
 quote: the reply may go on below it (bottom-posting) or between its parts
 (interleaving), and those lines are kept. Followed by unmarked text, it starts
@@ -426,12 +429,37 @@ def _continues_quote(lines: list[str], index: int) -> bool:
     return unclosed or wrapped or _PAREN_LINK.fullmatch(line.strip()) is not None
 
 
-def strip_quotes(text: str) -> str:
-    """The lines of ``text`` that are the sender's own: no attribution, header block, or quoted line."""
-    lines = [
+# Notification services ask for the reply above a line of theirs: "-- REPLY ABOVE THIS LINE --",
+# "##- Please type your reply above this line -##". It and all below it are their message.
+_ABOVE_THIS_LINE = "above this line"
+# How far before "above this line" the delimiter's dashes or hashes may open it ("-- Please type your reply ").
+MAX_DELIMITER_LEAD = 40
+
+
+def _above_delimiter(lines: list[str]) -> list[str]:
+    """The lines above a reply delimiter, and the part of its line before it; all lines when there is none."""
+    for number, line in enumerate(lines):
+        at = line.casefold().find(_ABOVE_THIS_LINE) if len(line) <= MAX_LINE else -1
+        if at < 0:
+            continue
+        opened = max(line.rfind("--", 0, at), line.rfind("##", 0, at))
+        if opened >= 0 and at - opened <= MAX_DELIMITER_LEAD:
+            return [*lines[:number], line[:opened].rstrip(" >")]
+        words = line.lstrip(" >").casefold()
+        if words.startswith(("reply", "please", "type", "write", "respond")) and len(words) <= MAX_DELIMITER_LEAD * 2:
+            return lines[:number]
+    return lines
+
+
+def strip_quotes(text: str, *, marked: bool = False) -> str:
+    """The lines of ``text`` that are the sender's own: no attribution, header block, or quoted line.
+
+    ``marked``: the ``>`` lines are an HTML quote's, each surely a quote, even one alone among the text.
+    """
+    lines = _above_delimiter([
         "" if line.strip() and not line.strip().strip(_INVISIBLE) else line  # only zero-width marks: blank
         for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    ]
+    ])
     drop = [False] * len(lines)
     kept_prefix: dict[int, str] = {}
     introduced = False
@@ -458,7 +486,7 @@ def strip_quotes(text: str) -> str:
     forward = next((n for n in range(first_split) if not _quoted(lines[n]) and forward_marker(lines[n])), None)
     if forward is not None:
         quoted[forward:] = [False] * (len(lines) - forward)
-    if introduced or _quotes_elsewhere(lines, quoted, drop):
+    if introduced or marked or _quotes_elsewhere(lines, quoted, drop):
         drop = [d or q for d, q in zip(drop, quoted, strict=True)]
     return _assemble(lines, drop, kept_prefix)
 
@@ -544,12 +572,12 @@ def visible_text(text: str, html: str | None = None, *, strip_signature: bool = 
     Apple Mail's, Thunderbird's); when it has one, or ``text`` is empty, the
     visible text comes from it, otherwise from ``text``.
     """
-    source = text
+    source, marked = text, False
     if html and html.strip():
         from chalicelib.mailboxes.html_text import render  # noqa: PLC0415 - html.parser loads only for HTML
 
         rendered, contained = render(html)
         if contained or not text.strip():
-            source = rendered
-    visible = strip_quotes(source)
+            source, marked = rendered, True
+    visible = strip_quotes(source, marked=marked)
     return without_signature(visible) if strip_signature else visible
