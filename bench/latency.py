@@ -9,14 +9,16 @@ each of which started only after the previous one ended, that is how many
 round trips a caller waited for one after another, however many ran at once
 beside them.
 
-Used by ``bench/run.py`` (the 10-attachment mail against the plain one) and
-by the test that pins a delivery's sequential round trips
+Used by ``bench/run.py`` (the 10-attachment mail against the plain one, with
+the proxy in a process of its own: ``latency_proxy_process``) and by the test
+that pins a delivery's sequential round trips
 (tests/contract/test_round_trips.py).
 """
 
 from __future__ import annotations
 
 import http.client
+import multiprocessing
 import re
 import threading
 import time
@@ -24,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.connection import Connection
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -143,3 +146,48 @@ def latency_proxy(upstream: str, delay: Delay) -> Iterator[LatencyProxy]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class ProxyProcess:
+    """``latency_proxy``'s proxy in a process of its own, asked for its call log over a pipe."""
+
+    url: str
+    _pipe: Connection
+
+    def clear(self) -> None:
+        self._pipe.send("clear")
+        self._pipe.recv()
+
+    @property
+    def calls(self) -> list[Call]:
+        self._pipe.send("calls")
+        calls: list[Call] = self._pipe.recv()
+        return calls
+
+
+def _serve(upstream: str, delay: float, pipe: Connection) -> None:
+    with latency_proxy(upstream, delay) as proxy:
+        pipe.send(proxy.url)
+        while (command := pipe.recv()) != "stop":
+            if command == "clear":
+                proxy.clear()
+                pipe.send(None)
+            else:
+                with proxy._lock:
+                    pipe.send(list(proxy.calls))
+
+
+@contextmanager
+def latency_proxy_process(upstream: str, delay: float) -> Iterator[ProxyProcess]:
+    """The proxy in a child process: its threads parse, hold and forward every request under a GIL that is not
+    the measured app's, as the network's own work is done elsewhere (in one process, the 10-attachment mail's
+    eleven puts and the proxy's handling of them took turns on one GIL)."""
+    ours, theirs = multiprocessing.get_context("spawn").Pipe()
+    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(upstream, delay, theirs), daemon=True)
+    process.start()
+    try:
+        yield ProxyProcess(ours.recv(), ours)
+    finally:
+        ours.send("stop")
+        process.join(timeout=10)

@@ -48,11 +48,11 @@ def eml(kind: str, n: int) -> bytes:
 
 
 def child(emulator: str, rounds: int) -> dict[str, Any]:
-    from bench.latency import latency_proxy, sequential_rounds  # noqa: PLC0415
+    from bench.latency import latency_proxy_process, sequential_rounds  # noqa: PLC0415
     from bench.run import ENV, LambdaContext, api_gateway_event  # noqa: PLC0415
     from scripts.send_mail import build_body  # noqa: PLC0415
 
-    with latency_proxy(emulator, DELAY) as proxy:
+    with latency_proxy_process(emulator, DELAY) as proxy:
         os.environ.update({**ENV, "AWS_ENDPOINT_URL": proxy.url})
         import app  # noqa: PLC0415
         from chalicelib import logs  # noqa: PLC0415

@@ -1,12 +1,18 @@
 """One JSON log line per request or queue message, with no secret, token, address or mail content in it.
 
-The lines are Powertools' Logger's (AWS Lambda Powertools, the library Lambda
-users know): JSON with the level, the place in our code, the time, the
-service, and each invocation's Lambda context (``function_name``,
-``function_request_id``, ``function_memory_size``, ``function_arn``,
-``cold_start``) and ``correlation_id``, the mail's id once it is known
-(``start()``, ``correlate()``). Our own fields are the line's ``message``, an
-object (``line()``), so the record's message stays their JSON text.
+The lines have the shape of Powertools' Logger's (AWS Lambda Powertools, the
+shape Lambda users know and query): JSON with the level, the place in our code,
+the time, the service, and each invocation's Lambda context
+(``function_name``, ``function_request_id``, ``function_memory_size``,
+``function_arn``, ``cold_start``), ``correlation_id``, the mail's id once it
+is known (``start()``, ``correlate()``), and ``xray_trace_id`` under X-Ray. Our
+own fields are the line's ``message``, an object (``line()``), so the record's
+message stays their JSON text.
+
+Written here with the standard library's logging rather than by Powertools'
+Logger: importing it loads the package's Logger, Metrics and Tracer modules
+and typing_extensions, about 8 % of ``import boto3, chalice`` on every cold
+start for 40 lines of formatting (docs/operations/observability.md).
 
 Every entry point calls ``configure()`` and, per invocation, ``start()``:
 Lambda imports a Blueprint's event handler module directly, without
@@ -16,14 +22,11 @@ A failure's line carries where the error was raised (file, line and function of
 each frame) but never the exception's text, which may quote the mail. Only
 ``make dev`` sets ``LOG_TRACEBACKS=1``, which logs the whole traceback, text
 included, before that line.
-
-Only ``aws_lambda_powertools.logging`` is imported; the package's own
-``__init__`` still loads its Logger, Metrics and Tracer modules (not
-aws_xray_sdk): about 7 ms, docs/operations/observability.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -33,34 +36,14 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools.logging import Logger
-from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-
 from chalicelib import tracing
 
 LOGGER_NAME = "inbound-mail"
 TRACEBACKS = "LOG_TRACEBACKS"
 MAX_FRAMES = 20  # the innermost ones, where the error was raised
 
-
-class _Console(LambdaPowertoolsFormatter):
-    """``make dev``'s lines, for a person at a console with no Lambda context: ``inbound-mail - LEVEL - {fields}``,
-    and a traceback as Python prints it."""
-
-    _plain = logging.Formatter("%(name)s - %(levelname)s - %(message)s")
-
-    def format(self, record: logging.LogRecord) -> str:
-        return self._plain.format(record)
-
-
-logger = Logger(
-    service=LOGGER_NAME, level="INFO", stream=sys.stdout, utc=True,
-    logger_formatter=_Console() if os.environ.get(TRACEBACKS) == "1" else None,
-)
-log = logging.getLogger(LOGGER_NAME)  # the standard logger Powertools' Logger writes through
-# In Lambda the root logger has the runtime's own handler: one line, not two.
-log.propagate = False
 _LINE = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps would build one per line
+_RECORD = json.JSONEncoder(separators=(",", ":"), default=str)  # a stand-in context's odd field as text
 _PROJECT = Path(__file__).resolve().parent.parent
 # Powertools' names for the Lambda context's fields, as its own inject_lambda_context writes them.
 _CONTEXT_FIELDS = {
@@ -68,6 +51,45 @@ _CONTEXT_FIELDS = {
     "function_arn": "invoked_function_arn", "function_request_id": "aws_request_id",
 }
 _process = {"warm": False}  # whether this process has served an invocation already
+# The invocation's keys, on every line after the fixed ones; a key whose value is None is left out of the line.
+_invocation: dict[str, Any] = {}
+
+
+class _Json(logging.Formatter):
+    """A record as one JSON line: level, location, message, timestamp (UTC), service, the invocation's keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _RECORD.encode(self.fields(record))
+
+    @staticmethod
+    def fields(record: logging.LogRecord) -> dict[str, Any]:
+        message: Any = record.getMessage() if record.args else record.msg
+        if isinstance(message, str):
+            with contextlib.suppress(ValueError):  # our lines' message is their fields' JSON text: an object
+                message = json.loads(message)
+        stamp = time.strftime(f"%Y-%m-%d %H:%M:%S,{int(record.msecs):03d}%z", time.gmtime(record.created))
+        fields = {"level": record.levelname, "location": f"{record.funcName}:{record.lineno}", "message": message,
+                  "timestamp": stamp, "service": LOGGER_NAME, **_invocation}
+        trace = os.environ.get("_X_AMZN_TRACE_ID")  # Lambda's, under X-Ray: Root=1-...;Parent=...;Sampled=1
+        if trace:
+            fields["xray_trace_id"] = trace.split(";")[0].removeprefix("Root=")
+        return {key: value for key, value in fields.items() if value is not None}
+
+
+def _handler() -> logging.Handler:
+    """stdout, which Lambda hands to CloudWatch Logs; for ``make dev``, ``inbound-mail - LEVEL - {fields}``
+    for a person at a console, and a traceback as Python prints it."""
+    handler = logging.StreamHandler(sys.stdout)
+    dev = os.environ.get(TRACEBACKS) == "1"
+    handler.setFormatter(logging.Formatter("%(name)s - %(levelname)s - %(message)s") if dev else _Json())
+    return handler
+
+
+log = logging.getLogger(LOGGER_NAME)
+log.setLevel(logging.INFO)
+log.addHandler(_handler())
+# In Lambda the root logger has the runtime's own handler: one line, not two.
+log.propagate = False
 
 
 def configure() -> None:
@@ -91,14 +113,13 @@ def start(context: Any) -> None:
     if context is not None:
         # getattr: a stand-in context (chalice local's, the dev poller's) may lack some of Lambda's fields.
         keys.update({key: getattr(context, name, None) for key, name in _CONTEXT_FIELDS.items()})
-    logger.append_keys(**keys)
-    logger.set_correlation_id(None)
+    _invocation.update(keys, correlation_id=None)
     tracing.reset()
 
 
 def correlate(mail_id: str) -> None:
     """The mail this invocation is about: its id on every line from here."""
-    logger.set_correlation_id(mail_id)
+    _invocation["correlation_id"] = mail_id
 
 
 def formatted(record: logging.LogRecord) -> dict[str, Any]:
@@ -106,13 +127,12 @@ def formatted(record: logging.LogRecord) -> dict[str, Any]:
 
     The invocation's keys are those of now: call it as the record is written (from a handler).
     """
-    parsed: dict[str, Any] = json.loads(logger.registered_formatter.format(record))
+    parsed: dict[str, Any] = json.loads(_Json().format(record))
     return parsed
 
 
 def line(**fields: Any) -> None:
-    # stacklevel: the line's location is its caller's (2 is Powertools' own default, past its wrapper).
-    logger.info(_LINE.encode(fields), stacklevel=3)
+    log.info(_LINE.encode(fields), stacklevel=2)  # the line's location is its caller's
 
 
 def elapsed_ms(start: float) -> float:
@@ -140,5 +160,5 @@ def _file(filename: str) -> str:
 def failure(exc: BaseException, **fields: Any) -> None:
     """A failure's one line, with the exception's frames; under ``make dev`` its whole traceback first."""
     if os.environ.get(TRACEBACKS) == "1":
-        logger.error("%s's traceback:", type(exc).__name__, exc_info=exc)
-    logger.info(_LINE.encode({**fields, "frames": frames(exc)}), stacklevel=3)
+        log.error("%s's traceback:", type(exc).__name__, exc_info=exc)
+    log.info(_LINE.encode({**fields, "frames": frames(exc)}), stacklevel=2)

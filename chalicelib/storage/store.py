@@ -12,7 +12,6 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
-from concurrent.futures import wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -199,10 +198,11 @@ class MailStore(MailReads):
         try:
             self._put(first.key, first.body, first.content_type, **first.extra)
         finally:
-            wait(futures)
-            wait([beside])
-        for future in futures:
-            error = future.exception()
+            # Each future's own exception() waits for it: concurrent.futures.wait's waiters and events
+            # cost far more CPU for the same wait (docs/design/performance.md).
+            errors = [future.exception() for future in futures]
+            beside.exception()
+        for error in errors:
             if error is not None:
                 raise error
         return beside.result()

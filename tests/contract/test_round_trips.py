@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from chalice.test import Client
 
-from bench.latency import Call, LatencyProxy, latency_proxy, sequential_rounds
+from bench.latency import Call, LatencyProxy, latency_proxy, latency_proxy_process, sequential_rounds
 from chalicelib.wiring import services
 from scripts.send_mail import build_body
 from tests.conftest import mail_path
@@ -97,3 +97,18 @@ def test_the_round_count_tells_calls_made_one_after_another_from_calls_made_at_o
     assert sequential_rounds(calls) == 3
     assert sequential_rounds([Call("s3", f"PUT /{n}", n, n + 0.5) for n in range(4)]) == 4
     assert sequential_rounds([]) == 0
+
+
+def test_the_proxy_in_a_process_of_its_own_logs_the_same_calls(
+    client: Client, monkeypatch: pytest.MonkeyPatch, aws: str
+) -> None:
+    # make bench's: the proxy's request handling does not share the measured app's GIL.
+    with latency_proxy_process(aws, 0.01) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        services.reset()
+        deliver(client, eml(3, 0))
+        proxy.clear()
+        assert proxy.calls == []
+        deliver(client, eml(4, 2))
+        assert kinds(proxy.calls) == {"S3 PutObject": 3, "BatchGetItem": 1, "TransactWriteItems": 1, "SendMessage": 1}
+    services.reset()
