@@ -38,7 +38,7 @@ MAX_ATTRIBUTION_LINES = 6
 # Words an attribution starts with: "On <date>, <who> wrote:" and its translations.
 _INTRO = re.compile(
     r"(?:On|Le|El|Il|In data|Em|Am|Op|W dniu|Dnia|Wiadomość napisana przez|Den|den|På|Vào|Dne|Pe|pe|Ngày|В|в"
-    r"|Στις|في|在|於)(?=[\s,])"
+    r"|Στις|في|在|於|Dana)(?=[\s,])"
 )
 # The verbs that end an attribution ("… wrote:"), longest first so "napisał(a)" wins over "napisał".
 _ON_MID_LINE = re.compile(r"[\s-]On\s")
@@ -54,6 +54,7 @@ _VERBS_AT_END = sorted(
         "skrev",  # Danish, Norwegian, Swedish
         "napisał", "napisała", "napisał(a)", "pisze",  # Polish
         "napsal", "napsala", "napsal(a)",  # Czech
+        "napisao je", "napisala je", "je napisao", "je napisala", "napisao/la je",  # Croatian, Serbian, Bosnian
         "kirjoitti",  # Finnish
         "írta",  # Hungarian
         "yazdı",  # Turkish
@@ -89,6 +90,11 @@ _ORIGINAL_MESSAGE = {
     "исходное сообщение", "původní zpráva", "alkuperäinen viesti", "原始邮件", "原始郵件",
     "元のメッセージ", "원본 메시지", "tin nhắn gốc", "thư gốc",
 }
+# "Message" in those languages, for a rule's label with a word not listed ("-----Reply Message-----").
+_MESSAGE_WORDS = frozenset({
+    "message", "nachricht", "bericht", "meddelelse", "besked", "melding", "meddelande", "mensaje", "messaggio",
+    "mensagem", "wiadomość", "сообщение", "zpráva", "viesti", "üzenet", "mesaj", "邮件", "郵件", "メッセージ", "메시지",
+})
 # A forwarded message is content the sender chose to send, not a quote: nothing after it is cut.
 _FORWARDED = {
     "forwarded message", "begin forwarded message", "weitergeleitete nachricht", "message transféré",
@@ -145,7 +151,12 @@ def _is_rule(stripped: str, shortest: int = 5) -> bool:
 def _opens_original(stripped: str) -> bool:
     """ "-----Original Message-----", "-----Original-Nachricht-----", or such a rule with the header after it."""
     words = stripped.lstrip("-_=*> \t").casefold().replace("-", " ")
-    return any(words.startswith(phrase) for phrase in _ORIGINAL_MESSAGE) or words.strip(" _=*:") in _ORIGINAL_MESSAGE
+    if any(words.startswith(phrase) for phrase in _ORIGINAL_MESSAGE) or words.strip(" _=*:") in _ORIGINAL_MESSAGE:
+        return True
+    # Between rules, any two words with "message" among them, however the other is spelt ("Ursrpüngliche").
+    pair = words.strip(" _=*:").split()
+    return (stripped.startswith("---") and stripped.endswith("---") and len(pair) == 2
+            and (pair[0] in _MESSAGE_WORDS or pair[1] in _MESSAGE_WORDS))
 
 
 def _label(stripped: str) -> str:
@@ -259,7 +270,10 @@ def _opens_attribution(stripped: str) -> bool:
 
 def _reply_before(line: str) -> int:
     """The column an attribution starts at on a line that holds the reply's end too ("Thanks. On … wrote:")."""
-    if _opens_attribution(line.lstrip()):
+    stripped = line.lstrip()
+    # A line opening with "On" or a weekday is the attribution; one opening with a digit may be a reply
+    # ("11 would be best On … wrote:") unless no "On" further on starts one.
+    if _opens_attribution(stripped) and not (stripped[:1].isdigit() and _ON_MID_LINE.search(line)):
         return 0
     # Only English's capitalised "On" is told from a sentence's words mid-line ("в", "den" are common words).
     for found in _ON_MID_LINE.finditer(line):
@@ -292,11 +306,15 @@ def _bar_run(lines: list[str], index: int) -> int:
     return end
 
 
+# Fields some clients write in lower case (Lotus Notes' "cc:"); no sentence starts with them.
+_LOWER_FIELDS = frozenset({"cc", "bcc"})
+
+
 def _field(line: str) -> str | None:
     if len(line) > MAX_LINE:
         return None
     found = _FIELD.match(line)
-    if found is None or found.group(1)[0].islower():
+    if found is None or (found.group(1)[0].islower() and found.group(1) not in _LOWER_FIELDS):
         return None  # clients write "From:" or "FROM:"; "from: the start, …" is a sentence
     return _FIELD_KIND[found.group(1).casefold()]
 

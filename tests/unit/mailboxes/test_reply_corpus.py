@@ -29,11 +29,7 @@ MISSES = {
     "edge-bet_at_home_footer_separator": "a footer after '**. . . . .**' that is the quoted company's, not a quote",
     "edge-email_iphone_start": "a bare rule of underscores, no header, above the earlier message",
     "edge-email_iphone_start_german": "a bare rule of underscores, no header, above the earlier message",
-    "landwirtcom-response_with_reply_header": "a reply opening with a digit ('11 would be …') taken for a date",
-    "lawrencepit-email_multiline_quote_header_with_multiline_headers": "a lower-case 'cc:' field breaks the block",
-    "rudirocks-email_2_7_de": "a misspelt rule ('-------- Ursrpüngliche Nachricht --------')",
     "teamtailor-email_1_9": "a bare rule of hyphens under 'Reply directly above hyphen line'",
-    "teamtailor-gmail_croatian": "Croatian's attribution ('Dana … napisala je:') is not known",
 }
 
 
@@ -90,7 +86,7 @@ def test_each_set_scores_what_the_docs_say() -> None:
     assert scores == {
         "talon": [64, 64], "talon-html": [11, 11], "development": [68, 68],
         "round 1": [59, 62], "round 2": [85, 89], "round 3": [64, 64], "round 4": [37, 37], "round 5": [20, 20],
-        "round 6": [13, 13], "round 7": [17, 17], "round 8": [56, 56], "round 9": [46, 51],
+        "round 6": [13, 13], "round 7": [17, 17], "round 8": [56, 56], "round 9": [50, 51],
     }
 
 
