@@ -39,7 +39,7 @@ _REST_IDS = frozenset({"divrplyfwdmsg", "x_divrplyfwdmsg", "appendonsend", "stop
                        "mail-editor-reference-message-container"})
 _REST_CLASSES = frozenset({"outlookmessageheader", "x_outlookmessageheader"})
 # Outlook for Windows draws the quoted header block's top border in one of these colours.
-_OUTLOOK_BORDERS = ("border-top:solid #e1e1e1", "border-top:solid #b5c4df")
+_OUTLOOK_BORDERS = ("border-top:solid#e1e1e1", "border-top:solid#b5c4df")  # as compared, without spaces
 
 
 def _starts_quote(tag: str, attributes: dict[str, str]) -> bool:

@@ -73,6 +73,10 @@ _VERBS_AT_END = sorted(
 )
 _VERB_AT_END = re.compile("(?:" + "|".join(map(re.escape, _VERBS_AT_END)) + r")\Z")
 _LONGEST_VERB = len(_VERBS_AT_END[0])
+# How many blank lines may follow an attribution that ends the text ("Ann wrote:", its quote cut off).
+MAX_TRAILING_BLANKS = 12
+# A verb and its colon inside a line, where a flattened quote runs on after the attribution.
+_VERB_COLON = re.compile("(?:" + "|".join(map(re.escape, _VERBS_AT_END)) + r")[ \t]?[:：]")
 # Languages that put the verb before the sender: "Am <date> schrieb <who> <addr>:".
 _VERBS_BEFORE_NAME = re.compile(r"\b(?:schrieb|schreef|skrev|napisał|napisała|pisze|napisana przez)\b")
 # The sender first, then the verb and the date: "Ann <a@x> schrieb am Mo., 1. Jan. 2024:", "a@x wrote on …:".
@@ -232,6 +236,12 @@ def _attribution_at(lines: list[str], index: int, ends: list[bool]) -> _Split | 
             return _Split(index, 0, 2)
     if _GMAIL_DATED.match(stripped):
         return _Split(index, 0, 1)
+    rest = lines[index + 1 : index + MAX_TRAILING_BLANKS + 1]
+    last = index + MAX_TRAILING_BLANKS >= len(lines) and not any(line.strip() for line in rest)
+    if last and ends[index] and _ends_with_verb(stripped.rstrip(":： ")):
+        return _Split(index, _reply_before(first), 1)  # "Ann wrote:" whose quote is gone (below a delimiter)
+    if _INTRO.match(stripped) and (verb := _VERB_COLON.search(stripped)) and _is_attribution(stripped[: verb.end()]):
+        return _Split(index, 0, 1)  # "On … wrote:Email Notification …": the quote runs on in the line
     # Most open with "On" or the date; some with the sender ("Ann <a@x> schrieb am Fr., 28.\nApr. 2017 …:").
     if not any(ends[index + 1 : index + MAX_ATTRIBUTION_LINES]):
         return None  # no line below could end one
@@ -374,6 +384,8 @@ def _header_block_at(lines: list[str], index: int) -> _Split | None:
     for number in range(index + 1, min(index + 12, len(lines))):
         line = lines[number]
         if not line.strip():
+            if number + 1 < len(lines) and _field(lines[number + 1]):
+                continue  # newer Outlook puts a blank line between the fields
             break
         if found := _field(line):
             fields, loose, end = fields + 1, 0, number
@@ -460,6 +472,9 @@ def _above_delimiter(lines: list[str]) -> list[str]:
         at = line.casefold().find(_ABOVE_THIS_LINE) if len(line) <= MAX_LINE else -1
         if at < 0:
             continue
+        following = next((later for later in lines[number + 1 : number + 4] if later.strip()), "")
+        if _quoted(line) and _quoted(following):
+            continue  # quoted with the service's message below it: the quote itself says where it ends
         opened = max(line.rfind("--", 0, at), line.rfind("##", 0, at))
         if opened >= 0 and at - opened <= MAX_DELIMITER_LEAD:
             return [*lines[:number], line[:opened].rstrip(" >")]

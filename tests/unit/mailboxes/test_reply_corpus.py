@@ -30,14 +30,6 @@ MISSES = {
     "edge-email_iphone_start": "a bare rule of underscores, no header, above the earlier message",
     "edge-email_iphone_start_german": "a bare rule of underscores, no header, above the earlier message",
     "teamtailor-email_1_9": "a bare rule of hyphens under 'Reply directly above hyphen line'",
-    "abuisman-outlook_blank_lines": "blank lines between the fields of Outlook's header block",
-    "activecollab-android_mail": "a bare '<name> wrote:' above the service's delimiter",
-    "activecollab-case_02": "a quoted delimiter drops the signature below the quote",
-    "activecollab-gmail_mixed": "a quoted delimiter drops the signature below the quote",
-    "activecollab-hushmail": "the quoted message runs on in the attribution's line ('… wrote:Email …')",
-    "activecollab-outlook_2010_html": "Outlook's bordered header div missed (style compared without spaces)",
-    "activecollab-outlook_2010_long_signature": "Outlook's bordered header div missed (style compared without spaces)",
-    "activecollab-outlook_2010_rich": "Outlook's bordered header div missed (style compared without spaces)",
 }
 
 
@@ -96,7 +88,7 @@ def test_each_set_scores_what_the_docs_say() -> None:
     assert scores == {
         "talon": [64, 64], "talon-html": [11, 11], "development": [68, 68],
         "round 1": [59, 62], "round 2": [85, 89], "round 3": [64, 64], "round 4": [37, 37], "round 5": [20, 20],
-        "round 6": [13, 13], "round 7": [17, 17], "round 8": [56, 56], "round 9": [50, 51], "round 10": [46, 54],
+        "round 6": [13, 13], "round 7": [17, 17], "round 8": [56, 56], "round 9": [50, 51], "round 10": [54, 54],
     }
 
 
@@ -121,6 +113,8 @@ ADVERSARIAL = {
     "50k attributions": ("On 1 Jan 2020 <a@b> wrote:\n" * 50_000, None),
     "100k header fields": ("From: a@b\n" * 100_000, None),
     "100k near-delimiters": ("as I said above this line\n" * 100_000, None),
+    "100k lines ending 'wrote:'": ("Ann wrote:\n" * 100_000, None),
+    "100k attributions running on": ("On 1 Jan 2020 Ann wrote:x\n" * 100_000, None),
     "20k nested plain blockquotes": ("", "x" + "<blockquote>" * 20_000 + "y"),
     "20k lines of field names": (("To: Cc: " * 6 + "x" * 300 + "\n") * 20_000, None),
     "100k '|' lines below an attribution": ("On 1 Jan 2020 <a@b> wrote:\n" + "| q\n" * 100_000, None),
