@@ -20,7 +20,7 @@ the earlier message, which runs to the end. ``>`` lines with nothing saying
 they quote (no attribution, a single line between lines of text, as in
 ">>> look here <<<") are kept unless the mail quotes elsewhere.
 
-Every check looks at a line and at most the five after it, on lines of at most
+Every check looks at a line and at most the twelve after it, on lines of at most
 ``MAX_LINE`` characters, with string methods and regular expressions without
 nested repetition: the work grows linearly with the mail, whatever it holds.
 """
