@@ -23,6 +23,9 @@ from scripts.create_resources import create_resources
 
 # chalicelib.testing: deliver() and its mail_stack fixture, as a user's tests would load them.
 pytest_plugins = ["chalicelib.testing", "tests.support.logged"]
+# `make mutate` (mutmut) runs a mutant's tests fastest first, so the first to fail comes early.
+if "MUTANT_UNDER_TEST" in os.environ:
+    pytest_plugins.append("tests.support.fastest_first")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sendgrid"

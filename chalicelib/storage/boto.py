@@ -12,6 +12,7 @@ budget is worked through in docs/design/reliability.md.
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -72,3 +73,15 @@ def pool() -> ThreadPoolExecutor:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_workers=PARALLEL_PUTS, thread_name_prefix="aws")
         return _POOL
+
+
+def _forget_pool() -> None:
+    """A forked child has none of its parent's threads: its first call makes a pool of its own (else it waits forever).
+
+    Lambda never forks; ``make mutate`` does, once per mutant, after a test run made the pool.
+    """
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)

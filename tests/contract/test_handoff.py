@@ -62,9 +62,14 @@ class Recorder:
             raise self.error
 
 
+def lines_of(path: str, statement: str) -> list[int]:
+    """The numbers of the lines of a file that are ``statement``."""
+    return [n for n, line in enumerate((ROOT / path).read_text().splitlines(), 1) if line.strip() == statement]
+
+
 def line_of(path: str, statement: str) -> int:
     """The number of the one line of a test file that is ``statement``."""
-    (number,) = [n for n, line in enumerate((ROOT / path).read_text().splitlines(), 1) if line.strip() == statement]
+    (number,) = lines_of(path, statement)
     return number
 
 

@@ -134,3 +134,54 @@ def test_a_mailbox_key_may_be_as_long_as_dynamodb_allows_and_no_longer() -> None
     assert schema.box_fits(fits)
     assert not schema.box_fits(fits + "x")
     assert not schema.box_fits("é" * 511)  # bytes, not characters: 3 + 1022 bytes
+
+
+@pytest.mark.parametrize(
+    ("mail_id", "box_shard", "status_shard"),
+    [
+        ("rhcjefgfhwcpemifu4jidmt247", "14", "14"),
+        ("ytqu4ylik7h4md7zjnarmgghdc", "01", "17"),
+        ("lb5uldxm2iorj6w3v7jox6tfna", "08", "08"),
+        ("skupvo6ijnmneqxovk7h35hgkt", "12", "28"),
+    ],
+)
+def test_a_mails_index_shards_stay_what_earlier_releases_chose(mail_id: str, box_shard: str, status_shard: str) -> None:
+    # Stored mail stays on the shard it was written to: a listing that looked elsewhere would miss it.
+    assert schema.box_key("all", mail_id) == f"{box_shard}#all"
+    assert schema.box_key("to#b@example.com", mail_id) == f"{box_shard}#to#b@example.com"
+    assert schema.status_box("pending", "to#b@example.com", mail_id) == f"{status_shard}#pending#to#b@example.com"
+
+
+def test_a_listing_reads_the_unsharded_key_and_every_shard_of_its_box() -> None:
+    assert schema.box_keys("all") == [
+        "all", "00#all", "01#all", "02#all", "03#all", "04#all", "05#all", "06#all", "07#all", "08#all", "09#all",
+        "10#all", "11#all", "12#all", "13#all", "14#all", "15#all",
+    ]
+    statuses = schema.status_boxes("failed", "to#b@example.com")
+    assert statuses[:3] == ["failed#to#b@example.com", "00#failed#to#b@example.com", "01#failed#to#b@example.com"]
+    assert statuses[-1] == "31#failed#to#b@example.com"
+    assert len(statuses) == len(set(statuses)) == 33
+
+
+@pytest.mark.parametrize(
+    ("address", "partition"),
+    [("b@example.com", "mailboxes#6"), ("a@example.org", "mailboxes#0"), ("ops@example.net", "mailboxes#4")],
+)
+def test_a_mailbox_is_registered_under_the_partition_earlier_releases_chose(address: str, partition: str) -> None:
+    assert schema.mailbox_shard(address) == partition
+    assert schema.mailbox_key(address) == {"pk": {"S": f"mailbox#{address}"}, "sk": {"S": "mailbox"}}
+
+
+def test_a_once_only_value_is_filed_by_its_digest_never_by_itself() -> None:
+    assert schema.once_key("mailgun", "tok") == {
+        "pk": {"S": "once#mailgun#1a7674eb4ee78df7e1ac439a93c3fa8e3c945784d4dec9fd8e3011738b2f1d62"},
+        "sk": {"S": "once"},
+    }
+    assert schema.once_key("postmark", "tok")["pk"]["S"].startswith("once#postmark#")
+
+
+def test_a_mail_item_and_its_kept_message_have_fixed_names() -> None:
+    assert schema.mail_key("x") == {"pk": {"S": "mail#x"}, "sk": {"S": "mail"}}
+    assert schema.message_object("mails/x/sha/") == "mails/x/sha/message.eml"
+    assert schema.box(None) == "all"
+    assert schema.box("b@example.com") == "to#b@example.com"

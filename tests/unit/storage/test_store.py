@@ -7,6 +7,7 @@ test_reliability.py).
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from chalicelib.errors import StorageUnavailableError
 from chalicelib.mime import message
+from chalicelib.storage.boto import pool
 from chalicelib.storage.documents import document_bytes, document_json
 from chalicelib.storage.store import MailStore
 from tests.support.examples import examples
@@ -110,3 +112,16 @@ def test_a_body_with_del_is_written_as_json_dumps_writes_it() -> None:
     # DEL is ASCII, yet json escapes it only under ensure_ascii: the ASCII shortcut must not take it.
     document = {"id": "x", "text": "a\x7fb", "html": None, "spam_report": None}
     assert document_json(document) == json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_a_forked_child_runs_its_puts_on_a_pool_of_its_own() -> None:
+    # make mutate forks a process whose pool's threads stayed behind; a put in the child must not wait forever.
+    assert pool().submit(lambda: 1).result(timeout=10) == 1
+    child = os.fork()
+    if child == 0:
+        try:
+            os._exit(0 if pool().submit(lambda: 2).result(timeout=10) == 2 else 1)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
