@@ -58,7 +58,7 @@ def document_bytes(document: dict[str, Any]) -> bytes:
     pieces: list[bytes] = []
     start = 0
     for at, hole, body in sorted(holes):
-        pieces += [encoded[start:at].encode("utf-8"), hole[:-4].encode("utf-8"), _string_json(body)]
+        pieces += [encoded[start:at].encode("utf-8"), hole[:-4].encode("utf-8"), *_string_json(body)]
         start = at + len(hole)
     pieces.append(encoded[start:].encode("utf-8"))
     return b"".join(pieces)
@@ -68,8 +68,9 @@ def document_bytes(document: dict[str, Any]) -> bytes:
 _RARE_CONTROLS = bytes(code for code in range(0x20) if chr(code) not in "\t\n\r")
 
 
-def _string_json(text: str) -> bytes:
-    """``json.dumps(text, ensure_ascii=False)`` in UTF-8: the same bytes, faster for long bodies.
+def _string_json(text: str) -> tuple[bytes, ...]:
+    """``json.dumps(text, ensure_ascii=False)`` in UTF-8, in pieces to be joined: the same bytes, faster for long
+    bodies.
 
     ASCII text (but DEL, which json escapes only when told the text is ASCII)
     goes through json's ASCII escaper, its fastest. Any other text is encoded
@@ -77,15 +78,17 @@ def _string_json(text: str) -> bytes:
     tabs escaped: no byte of a multi-byte UTF-8 sequence is one of them, and
     ``bytes.replace`` does it at memory speed where json's encoder looks at
     every character (a 200 KB HTML body with a dash in it: 0.65 ms against
-    0.3 ms, encoding included).
+    0.3 ms, encoding included). The quotes are pieces of their own: adding
+    them to the body would copy it twice more, and copies of a large body
+    cost more in a delivery than on their own (docs/design/performance.md).
     """
     if text.isascii() and "\x7f" not in text:
-        return _ASCII_STRING(text).encode("ascii")
+        return (_ASCII_STRING(text).encode("ascii"),)
     data = text.encode("utf-8")
     if len(data.translate(None, _RARE_CONTROLS)) != len(data):
-        return _COMPACT_JSON.encode(text).encode("utf-8")
+        return (_COMPACT_JSON.encode(text).encode("utf-8"),)
     escaped = data.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n").replace(b"\r", b"\\r")
-    return b'"' + escaped.replace(b"\t", b"\\t") + b'"'
+    return b'"', escaped.replace(b"\t", b"\\t"), b'"'
 
 
 def summary_json(document: dict[str, Any]) -> str:
